@@ -1,0 +1,140 @@
+//! The content of a dump, as plain owned data.
+
+/// What made the process write the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Normal process end: return from main or exit().
+    Exit,
+    /// A snapshot requested by a signal.
+    Signal,
+    /// A periodic snapshot.
+    Interval,
+    /// Killed by a terminating signal with no handler of its own.
+    FatalSignal,
+    /// `_exit()` or `_Exit()`.
+    ImmediateExit,
+    /// A trigger written by a newer writer.
+    Other(u8),
+}
+
+impl Trigger {
+    pub fn to_u8(self) -> u8 {
+        match self {
+            Trigger::Exit => 1,
+            Trigger::Signal => 2,
+            Trigger::Interval => 3,
+            Trigger::FatalSignal => 4,
+            Trigger::ImmediateExit => 5,
+            Trigger::Other(n) => n,
+        }
+    }
+
+    pub fn from_u8(n: u8) -> Trigger {
+        match n {
+            1 => Trigger::Exit,
+            2 => Trigger::Signal,
+            3 => Trigger::Interval,
+            4 => Trigger::FatalSignal,
+            5 => Trigger::ImmediateExit,
+            n => Trigger::Other(n),
+        }
+    }
+
+    /// The name used in reports and JSON.
+    pub fn name(self) -> String {
+        match self {
+            Trigger::Exit => "exit".into(),
+            Trigger::Signal => "signal".into(),
+            Trigger::Interval => "interval".into(),
+            Trigger::FatalSignal => "fatal-signal".into(),
+            Trigger::ImmediateExit => "_exit".into(),
+            Trigger::Other(n) => format!("unknown-{n}"),
+        }
+    }
+}
+
+/// Who the process was and when the dump was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    /// Nanoseconds since the Unix epoch when the library loaded.
+    pub start_ns: u64,
+    /// Nanoseconds since the Unix epoch when the dump was taken.
+    pub dump_ns: u64,
+    pub trigger: Trigger,
+    /// Snapshot number (1, 2, ...); 0 for the final dump.
+    pub snapshot: u32,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+}
+
+/// Allocation counters over the whole run, up to the dump.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub allocations: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
+    pub peak_bytes: u64,
+    pub peak_blocks: u64,
+}
+
+/// One loadable segment of a module (a PT_LOAD program header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// Virtual address in the ELF file (add the module's bias for memory).
+    pub vaddr: u64,
+    pub memsz: u64,
+    /// ELF p_flags: 1 execute, 2 write, 4 read.
+    pub flags: u32,
+}
+
+/// An object mapped into the process during the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    pub path: String,
+    /// The GNU build-id note, empty when the object has none.
+    pub build_id: Vec<u8>,
+    /// Load bias: memory address = bias + ELF virtual address.
+    pub bias: u64,
+    /// True when the object was dlclose()d before the dump.
+    pub unloaded: bool,
+    pub segments: Vec<Segment>,
+}
+
+impl Module {
+    /// Whether `pc` lies inside one of this module's segments in memory.
+    pub fn contains(&self, pc: u64) -> bool {
+        self.segments.iter().any(|s| {
+            let start = self.bias.wrapping_add(s.vaddr);
+            pc >= start && pc - start < s.memsz
+        })
+    }
+}
+
+/// An interned call stack: return addresses, innermost first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    pub id: u32,
+    pub pcs: Vec<u64>,
+}
+
+/// A live heap block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    pub address: u64,
+    /// The size the program asked for.
+    pub size: u64,
+    pub stack: u32,
+}
+
+/// A whole dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dump {
+    pub version_minor: u16,
+    pub process: ProcessInfo,
+    pub totals: Totals,
+    pub modules: Vec<Module>,
+    pub stacks: Vec<Stack>,
+    pub blocks: Vec<Block>,
+}

@@ -1,0 +1,132 @@
+//! Round trip and hostile-input tests of the dump format.
+
+use leaktrace_format::*;
+
+fn sample() -> Dump {
+    Dump {
+        version_minor: VERSION_MINOR,
+        process: ProcessInfo {
+            pid: 4242,
+            ppid: 1,
+            start_ns: 1_700_000_000_000_000_000,
+            dump_ns: 1_700_000_001_000_000_000,
+            trigger: Trigger::Exit,
+            snapshot: 0,
+            exe: "/usr/bin/demo".into(),
+            cmdline: vec!["demo".into(), "--flag".into(), "ü".into()],
+        },
+        totals: Totals {
+            allocations: 10,
+            frees: 7,
+            bytes_allocated: 1000,
+            peak_bytes: 600,
+            peak_blocks: 5,
+        },
+        modules: vec![Module {
+            path: "/usr/bin/demo".into(),
+            build_id: vec![0xab; 20],
+            bias: 0x5555_0000_0000,
+            unloaded: false,
+            segments: vec![Segment {
+                vaddr: 0x1000,
+                memsz: 0x2000,
+                flags: 5,
+            }],
+        }],
+        stacks: vec![
+            Stack {
+                id: 1,
+                pcs: vec![0x5555_0000_1234, 0x5555_0000_2345],
+            },
+            Stack { id: 9, pcs: vec![] },
+        ],
+        blocks: vec![
+            Block {
+                address: 0x1000,
+                size: 24,
+                stack: 1,
+            },
+            Block {
+                address: 0x2000,
+                size: 0,
+                stack: 9,
+            },
+        ],
+    }
+}
+
+fn encode(d: &Dump) -> Vec<u8> {
+    write_dump(d, Vec::new()).unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let d = sample();
+    assert_eq!(parse(&encode(&d)).unwrap(), d);
+}
+
+#[test]
+fn every_truncation_is_a_clear_error() {
+    let bytes = encode(&sample());
+    for len in 0..bytes.len() {
+        let err = parse(&bytes[..len]).expect_err("a truncated dump must not parse");
+        let msg = err.to_string();
+        assert!(
+            matches!(err, FormatError::Truncated { .. }),
+            "cut at {len}: expected a truncation error, got {msg}"
+        );
+        assert!(!msg.contains('\n'));
+    }
+}
+
+#[test]
+fn every_byte_change_is_an_error_or_a_dump() {
+    let bytes = encode(&sample());
+    for i in 0..bytes.len() {
+        for v in [0u8, 0xff, bytes[i] ^ 1] {
+            let mut b = bytes.clone();
+            b[i] = v;
+            // Either it parses or it says why; it must never panic.
+            let _ = parse(&b);
+        }
+    }
+}
+
+#[test]
+fn foreign_and_future_files() {
+    assert_eq!(parse(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"), Err(FormatError::NotADump));
+    let mut b = encode(&sample());
+    b[8] = 2;
+    let err = parse(&b).unwrap_err();
+    assert!(err.to_string().contains("version 2.0 is not supported"), "{err}");
+}
+
+#[test]
+fn unknown_optional_records_are_skipped_required_refused() {
+    let d = sample();
+    let mut w = RecordWriter::new(Vec::new()).unwrap();
+    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&d.process)).unwrap();
+    w.record(77, 0, b"future optional data").unwrap();
+    w.record(tag::MODULES, FLAG_REQUIRED, &Encoder::modules(&d.modules)).unwrap();
+    w.record(tag::STACKS, FLAG_REQUIRED, &0u32.to_le_bytes()).unwrap();
+    w.record(tag::BLOCKS, FLAG_REQUIRED, &0u64.to_le_bytes()).unwrap();
+    let ok = w.finish().unwrap();
+    let parsed = parse(&ok).unwrap();
+    assert_eq!(parsed.process, d.process);
+    assert!(parsed.blocks.is_empty());
+
+    let mut w = RecordWriter::new(Vec::new()).unwrap();
+    w.record(78, FLAG_REQUIRED, b"x").unwrap();
+    let bad = w.finish().unwrap();
+    assert_eq!(parse(&bad), Err(FormatError::UnknownRequired { tag: 78 }));
+}
+
+#[test]
+fn forged_counts_do_not_allocate() {
+    let d = sample();
+    let mut w = RecordWriter::new(Vec::new()).unwrap();
+    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&d.process)).unwrap();
+    w.record(tag::BLOCKS, FLAG_REQUIRED, &u64::MAX.to_le_bytes()).unwrap();
+    let err = parse(&w.finish().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("claims"), "{err}");
+}
