@@ -1,0 +1,108 @@
+//! Writing a dump file.
+//!
+//! The blocks are copied out of the table stripe by stripe (each stripe
+//! locked only while it is copied), then the file is written under a
+//! temporary name and linked to its final name, which never replaces an
+//! existing file: a dump that exists is complete, and nothing is overwritten.
+
+use crate::{config, modules, stacks, sys, table};
+use leaktrace_format::{block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Writes a dump of everything live now. Failures are reported on stderr
+/// in one line; the program is never affected.
+pub fn write(trigger: Trigger, start_ns: u64) {
+    let prefix = config::prefix();
+    let pid = sys::getpid();
+    let name = format!("{prefix}.{pid}.bin");
+    if let Err(e) = write_to(&prefix, pid, &name, trigger, start_ns) {
+        sys::write_stderr(&format!("leaktrace: cannot write dump {name}: {e}\n"));
+    }
+}
+
+fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64) -> io::Result<()> {
+    modules::refresh();
+    let (blocks, totals) = table::snapshot();
+    let mut ids: Vec<u32> = blocks.iter().map(|b| b.stack).collect();
+    ids.sort_unstable();
+    ids.dedup();
+
+    let process = ProcessInfo {
+        pid,
+        ppid: sys::getppid(),
+        start_ns,
+        dump_ns: sys::now_ns(),
+        trigger,
+        snapshot: 0,
+        exe: fs::read_link("/proc/self/exe")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        cmdline: fs::read("/proc/self/cmdline")
+            .map(|raw| {
+                raw.split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+
+    if let Some(dir) = std::path::Path::new(name).parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let tmp = format!("{prefix}.{pid}.{}.tmp", sys::now_ns());
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)?;
+    let written = (|| -> io::Result<File> {
+        let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file))?;
+        w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&process))?;
+        w.record(tag::TOTALS, 0, &Encoder::totals(&totals))?;
+        w.record(tag::MODULES, FLAG_REQUIRED, &Encoder::modules(&modules::registry()))?;
+        let mut e = Encoder::new();
+        e.u32(ids.len() as u32);
+        for &id in &ids {
+            e.stack(id, stacks::get(id));
+        }
+        w.record(tag::STACKS, FLAG_REQUIRED, &e.buf)?;
+        w.begin(tag::BLOCKS, FLAG_REQUIRED, 8 + (blocks.len() * BLOCK_ENTRY_LEN) as u64)?;
+        w.raw(&(blocks.len() as u64).to_le_bytes())?;
+        for b in &blocks {
+            w.raw(&block_bytes(b))?;
+        }
+        let out = w.finish()?;
+        out.into_inner().map_err(|e| e.into_error())
+    })();
+    let result = written.and_then(|mut f| {
+        f.flush()?;
+        publish(&tmp, prefix, pid, name)
+    });
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// Gives the finished temporary file its final name without ever replacing
+/// an existing file: on a clash the next free name `<prefix>.<pid>-N.bin`.
+fn publish(tmp: &str, prefix: &str, pid: u32, name: &str) -> io::Result<()> {
+    let mut target = name.to_string();
+    for n in 1..10_000 {
+        match fs::hard_link(tmp, &target) {
+            Ok(()) => {
+                if n > 1 {
+                    sys::write_stderr(&format!("leaktrace: {name} exists; dump written to {target}\n"));
+                }
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                target = format!("{prefix}.{pid}-{n}.bin");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free file name"))
+}

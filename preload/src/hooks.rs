@@ -1,0 +1,186 @@
+//! The malloc family, as the program sees it.
+//!
+//! Every hook forwards to the next allocator and returns exactly what it
+//! returned, with the same errno. Recording happens with the thread's guard
+//! held and under `catch_unwind`; errno is saved around it.
+
+use crate::guard::Busy;
+use crate::{config, lifecycle, modules, real, stacks, sys, table, unwind};
+use core::ffi::c_void;
+
+/// Records a successful allocation.
+#[inline]
+fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize) {
+    let errno = sys::errno();
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let state = busy.state();
+        let n = unwind::capture(state, config::depth());
+        let id = stacks::intern(&state.frames[..n]);
+        if !table::insert(p as u64, size as u64, id) {
+            lifecycle::fail("out of memory for the block table");
+        }
+    }));
+    if ok.is_err() {
+        lifecycle::fail("internal error while recording an allocation");
+    }
+    sys::set_errno(errno);
+}
+
+/// Forgets a block that is about to be freed; returns what was recorded.
+#[inline]
+fn before_free(p: *mut c_void) -> Option<(u64, u32)> {
+    let errno = sys::errno();
+    let r = std::panic::catch_unwind(|| table::remove(p as u64)).ok().flatten();
+    sys::set_errno(errno);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::malloc(size);
+    };
+    let p = real::malloc(size);
+    if !p.is_null() {
+        after_alloc(&mut busy, p, size);
+    }
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    let busy = lifecycle::enter();
+    if busy.is_some() {
+        before_free(p);
+    }
+    real::free(p);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::calloc(n, size);
+    };
+    let p = real::calloc(n, size);
+    if !p.is_null() {
+        after_alloc(&mut busy, p, n.wrapping_mul(size));
+    }
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::realloc(p, size);
+    };
+    if p.is_null() {
+        let q = real::malloc(size);
+        if !q.is_null() {
+            after_alloc(&mut busy, q, size);
+        }
+        return q;
+    }
+    // Forget the old block first: once realloc returns, its address may be
+    // handed to another thread.
+    let old = before_free(p);
+    let q = real::realloc(p, size);
+    if !q.is_null() {
+        after_alloc(&mut busy, q, size);
+    } else if size != 0 {
+        // Failed: the old block is still there, unchanged.
+        if let Some((old_size, stack)) = old {
+            let errno = sys::errno();
+            table::insert(p as u64, old_size, stack);
+            sys::set_errno(errno);
+        }
+    }
+    // realloc(p, 0) returning NULL freed p (glibc 2.36): already forgotten.
+    q
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    match n.checked_mul(size) {
+        Some(total) => realloc(p, total),
+        None => {
+            sys::set_errno(libc::ENOMEM);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::posix_memalign(out, align, size);
+    };
+    let r = real::posix_memalign(out, align, size);
+    if r == 0 && !(*out).is_null() {
+        after_alloc(&mut busy, *out, size);
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::aligned_alloc(align, size);
+    };
+    let p = real::aligned_alloc(align, size);
+    if !p.is_null() {
+        after_alloc(&mut busy, p, size);
+    }
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::memalign(align, size);
+    };
+    let p = real::memalign(align, size);
+    if !p.is_null() {
+        after_alloc(&mut busy, p, size);
+    }
+    p
+}
+
+/// valloc and pvalloc are page-aligned memalign, as glibc defines them; the
+/// next allocator may not have them (jemalloc has no pvalloc), and taking
+/// them from glibc instead would mix two heaps.
+#[no_mangle]
+pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
+    memalign(sys::page_size(), size)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    let page = sys::page_size();
+    match size.checked_add(page - 1) {
+        Some(s) => memalign(page, s & !(page - 1)),
+        None => {
+            sys::set_errno(libc::ENOMEM);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    real::malloc_usable_size(p)
+}
+
+/// After an object is unloaded its addresses may be reused: the unwinder's
+/// view of the modules must be rebuilt before the next capture.
+#[no_mangle]
+pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> i32 {
+    let r = real::dlclose(handle);
+    modules::mark_dirty();
+    r
+}

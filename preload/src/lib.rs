@@ -1,0 +1,47 @@
+//! `libleaktrace.so`, the half of leaktrace that runs inside the traced
+//! program (`LD_PRELOAD`).
+//!
+//! Design, in the order a malloc call meets it:
+//!
+//! - [`hooks`] defines the malloc family. Each hook forwards to the next
+//!   allocator in the chain ([`real`], found with `dlsym(RTLD_NEXT)`) and
+//!   records the result. Frees are recorded *before* the memory goes back,
+//!   allocations *after* it arrives, so another thread can never be handed an
+//!   address that is still in the table.
+//! - [`guard`] is the per-thread re-entrancy flag: while a thread is inside
+//!   the library, every allocation it makes passes straight through. The
+//!   library's own Rust heap ([`alloc`]) goes to the next allocator directly.
+//! - [`unwind`] captures the caller's stack: DWARF call-frame information from
+//!   the `.eh_frame_hdr` of each loaded module ([`modules`]), compiled once
+//!   per return address into a tiny rule kept in a lock-free cache, so code
+//!   built without frame pointers (Debian's libc and libstdc++) unwinds as
+//!   cheaply as code with them.
+//! - [`stacks`] interns stacks: each distinct stack is stored once and named
+//!   by a 32-bit id.
+//! - [`table`] maps each live block's address to its size and stack id, in
+//!   many independently locked stripes.
+//! - [`dump`] writes the dump file (format: the `leaktrace-format` crate) at
+//!   exit.
+//!
+//! Nothing here may panic across the FFI boundary: entry points that do real
+//! work run under `catch_unwind`, and an internal failure prints one line and
+//! turns tracking off ([`lifecycle::fail`]).
+
+mod alloc;
+mod config;
+mod dump;
+mod guard;
+#[cfg(not(test))]
+mod hooks;
+mod lifecycle;
+mod lock;
+mod modules;
+mod real;
+mod stacks;
+mod sys;
+mod table;
+mod unwind;
+
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: alloc::NextAllocator = alloc::NextAllocator;

@@ -1,0 +1,102 @@
+//! Thin wrappers over the few system calls the library makes, so that the
+//! `unsafe` they need sits in one place.
+
+use core::ffi::c_void;
+
+pub fn yield_now() {
+    // SAFETY: no arguments, no memory touched.
+    unsafe { libc::sched_yield() };
+}
+
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+pub fn set_errno(value: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// Wall-clock time in nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Monotonic time in nanoseconds, for rate limits.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Zeroed anonymous memory straight from the kernel (never the program's
+/// heap). Pages are only backed when touched.
+pub fn map_zeroed(bytes: usize) -> Option<*mut c_void> {
+    // SAFETY: an anonymous private mapping, no file, no fixed address.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p)
+}
+
+/// Returns memory from `map_zeroed`.
+pub fn unmap(p: *mut c_void, bytes: usize) {
+    // SAFETY: the caller passes a whole mapping it owns and no longer uses.
+    unsafe { libc::munmap(p, bytes) };
+}
+
+/// Writes one line to stderr (fd 2) without allocating or buffering.
+pub fn write_stderr(line: &str) {
+    let mut bytes = line.as_bytes();
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid slice.
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+pub fn getpid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { libc::getpid() as u32 }
+}
+
+pub fn getppid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { libc::getppid() as u32 }
+}
+
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory arguments.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}

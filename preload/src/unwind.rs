@@ -1,0 +1,299 @@
+//! Stack capture without frame pointers, at nearly frame-pointer cost.
+//!
+//! On x86_64 the return address of a frame always sits at CFA − 8, so one
+//! frame step needs only two facts from the DWARF call-frame information:
+//! how to compute the CFA (RSP or RBP plus an offset) and where the caller's
+//! RBP was saved. Those facts are computed once per return address with
+//! gimli and packed into 32 bits in a direct-mapped, lock-free cache keyed by
+//! the address. A warm step is one cache load and one or two stack reads.
+//!
+//! Code with no unwind information falls back to the RBP chain. Every stack
+//! read is checked against the thread's stack bounds (`[initial RSP, top)`),
+//! so a wrong rule stops the walk instead of faulting.
+
+use crate::guard::ThreadState;
+use crate::modules::{self, CodeRange};
+use core::sync::atomic::{AtomicU64, Ordering};
+use gimli::{BaseAddresses, CfaRule, EhFrame, EhFrameHdr, NativeEndian, RegisterRule, UnwindContext, UnwindSection, X86_64};
+
+const CACHE_BITS: u32 = 16;
+const CACHE_SIZE: usize = 1 << CACHE_BITS;
+/// Entry: high 32 bits = pc >> 16 (tag), low 32 bits = packed rule, 0 = empty.
+static CACHE: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
+
+/// How to step out of one frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rule {
+    /// CFA = (RBP if `from_rbp` else RSP) + `cfa_offset`; the caller's RBP
+    /// is at CFA + `rbp_offset` when `rbp_saved`, else unchanged.
+    Cfa {
+        from_rbp: bool,
+        cfa_offset: i64,
+        rbp_saved: bool,
+        rbp_offset: i64,
+    },
+    /// The outermost frame (`_start`, thread start): stop.
+    End,
+    /// No unwind information: follow the RBP chain.
+    FramePointer,
+}
+
+impl Rule {
+    /// Packs into 31 bits plus a valid bit, or `None` if it does not fit
+    /// (such a rule is recomputed each time: correct, only slower).
+    fn pack(self) -> Option<u32> {
+        match self {
+            Rule::End => Some(0b011),
+            Rule::FramePointer => Some(0b101),
+            Rule::Cfa {
+                from_rbp,
+                cfa_offset,
+                rbp_saved,
+                rbp_offset,
+            } => {
+                if !(0..1 << 14).contains(&cfa_offset) || !(-(1 << 12)..1 << 12).contains(&rbp_offset) {
+                    return None;
+                }
+                let rbp_bits = (rbp_offset as u32) & 0x1fff;
+                Some(1 | (u32::from(from_rbp) << 3) | (u32::from(rbp_saved) << 4) | ((cfa_offset as u32) << 5) | (rbp_bits << 19))
+            }
+        }
+    }
+
+    fn unpack(bits: u32) -> Rule {
+        match (bits >> 1) & 0b11 {
+            0b01 => Rule::End,
+            0b10 => Rule::FramePointer,
+            _ => {
+                let rbp_raw = (bits >> 19) & 0x1fff;
+                // Sign-extend 13 bits.
+                let rbp_offset = ((rbp_raw << 19) as i32 >> 19) as i64;
+                Rule::Cfa {
+                    from_rbp: bits & (1 << 3) != 0,
+                    rbp_saved: bits & (1 << 4) != 0,
+                    cfa_offset: i64::from((bits >> 5) & 0x3fff),
+                    rbp_offset,
+                }
+            }
+        }
+    }
+}
+
+/// Forgets every cached rule (a module was unloaded: its addresses may now
+/// hold other code).
+pub fn clear_cache() {
+    for e in CACHE.iter() {
+        e.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Captures the calling thread's stack into `state.frames`, innermost
+/// first, without the library's own frames. Returns the number of frames.
+#[inline(never)]
+pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
+    let (pc, sp, bp): (u64, u64, u64);
+    // SAFETY: reads three registers; touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "lea {pc}, [rip]",
+            "mov {sp}, rsp",
+            "mov {bp}, rbp",
+            pc = out(reg) pc,
+            sp = out(reg) sp,
+            bp = out(reg) bp,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    if state.stack_known == 0 {
+        learn_stack_bounds(state);
+    }
+    if modules::is_dirty() {
+        modules::refresh();
+    }
+    let hi = state.stack_hi;
+    if sp >= hi || sp < state.stack_lo {
+        // A stack we do not know (sigaltstack, a coroutine): no safe reads.
+        return 0;
+    }
+    walk(pc, sp, bp, sp, hi, &mut state.frames[..depth.min(crate::guard::MAX_DEPTH)])
+}
+
+/// Steps from frame to frame, reading only inside `[lo, hi)`.
+fn walk(mut pc: u64, mut sp: u64, mut bp: u64, lo: u64, hi: u64, out: &mut [u64]) -> usize {
+    let read = |addr: u64| -> Option<u64> {
+        if addr < lo || addr.checked_add(8)? > hi || addr % 8 != 0 {
+            return None;
+        }
+        // SAFETY: `addr` is an aligned word between the current stack
+        // pointer and the top of this thread's stack, which is mapped.
+        Some(unsafe { (addr as *const u64).read_volatile() })
+    };
+    let mut n = 0;
+    let mut first = true;
+    // Own frames are not counted against the depth; bound the loop anyway.
+    for _ in 0..out.len() + 64 {
+        // A return address points after the call; look up the call itself.
+        let lookup = if first { pc } else { pc - 1 };
+        first = false;
+        let (cfa, next_bp) = match rule_for(lookup) {
+            Rule::End => break,
+            Rule::Cfa {
+                from_rbp,
+                cfa_offset,
+                rbp_saved,
+                rbp_offset,
+            } => {
+                let base = if from_rbp { bp } else { sp };
+                let Some(cfa) = base.checked_add_signed(cfa_offset) else { break };
+                let next_bp = if rbp_saved {
+                    match cfa.checked_add_signed(rbp_offset).and_then(read) {
+                        Some(v) => v,
+                        None => break,
+                    }
+                } else {
+                    bp
+                };
+                (cfa, next_bp)
+            }
+            Rule::FramePointer => {
+                let Some(saved) = read(bp) else { break };
+                (bp + 16, saved)
+            }
+        };
+        if cfa <= sp {
+            break; // the stack must grow towards the caller
+        }
+        let Some(ra) = read(cfa - 8) else { break };
+        if ra == 0 {
+            break;
+        }
+        sp = cfa;
+        bp = next_bp;
+        pc = ra;
+        match modules::find(pc) {
+            Some(r) if r.own => continue,
+            _ => {}
+        }
+        out[n] = pc;
+        n += 1;
+        if n == out.len() {
+            break;
+        }
+    }
+    n
+}
+
+/// The rule for `pc`: from the cache, else computed and cached.
+#[inline]
+fn rule_for(pc: u64) -> Rule {
+    let slot = &CACHE[(pc as usize) & (CACHE_SIZE - 1)];
+    let entry = slot.load(Ordering::Relaxed);
+    let tag = (pc >> CACHE_BITS) as u32;
+    if entry != 0 && (entry >> 32) as u32 == tag {
+        return Rule::unpack(entry as u32);
+    }
+    let range = match modules::find(pc) {
+        Some(r) => r,
+        None => {
+            if !modules::on_unknown_pc() {
+                return Rule::FramePointer;
+            }
+            match modules::find(pc) {
+                Some(r) => r,
+                None => return Rule::FramePointer,
+            }
+        }
+    };
+    let rule = compute_rule(range, pc).unwrap_or(Rule::FramePointer);
+    if let Some(bits) = rule.pack() {
+        slot.store((u64::from(tag) << 32) | u64::from(bits), Ordering::Relaxed);
+    }
+    rule
+}
+
+/// Evaluates the CFI row for `pc` with gimli.
+fn compute_rule(range: &CodeRange, pc: u64) -> Option<Rule> {
+    if range.eh_frame_hdr == 0 || range.eh_frame == 0 {
+        return None;
+    }
+    // SAFETY: both sections lie in loaded segments of the module that holds
+    // `pc`, which is on this thread's stack and so cannot be unloaded now.
+    let (hdr, frame) = unsafe {
+        (
+            core::slice::from_raw_parts(range.eh_frame_hdr as *const u8, range.eh_frame_hdr_len as usize),
+            core::slice::from_raw_parts(range.eh_frame as *const u8, (range.eh_frame_end - range.eh_frame) as usize),
+        )
+    };
+    let bases = BaseAddresses::default()
+        .set_eh_frame_hdr(range.eh_frame_hdr)
+        .set_eh_frame(range.eh_frame)
+        .set_text(range.start);
+    let parsed = EhFrameHdr::new(hdr, NativeEndian).parse(&bases, 8).ok()?;
+    let table = parsed.table()?;
+    let eh_frame = EhFrame::new(frame, NativeEndian);
+    let mut ctx = Box::new(UnwindContext::new());
+    let row = table
+        .unwind_info_for_address(&eh_frame, &bases, &mut ctx, pc, EhFrame::cie_from_offset)
+        .ok()?;
+    // No rule for the return address (or an explicit "undefined") marks the
+    // outermost frame.
+    if matches!(row.register(X86_64::RA), None | Some(RegisterRule::Undefined)) {
+        return Some(Rule::End);
+    }
+    let (from_rbp, cfa_offset) = match *row.cfa() {
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => (false, offset),
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => (true, offset),
+        _ => return None,
+    };
+    let (rbp_saved, rbp_offset) = match row.register(X86_64::RBP) {
+        Some(RegisterRule::Offset(off)) => (true, off),
+        None | Some(RegisterRule::Undefined | RegisterRule::SameValue) => (false, 0),
+        _ => return None,
+    };
+    Some(Rule::Cfa {
+        from_rbp,
+        cfa_offset,
+        rbp_saved,
+        rbp_offset,
+    })
+}
+
+/// Asks pthread for this thread's stack, once per thread.
+fn learn_stack_bounds(state: &mut ThreadState) {
+    state.stack_known = 1;
+    // SAFETY: pthread_attr_t is plain data that pthread_getattr_np fills;
+    // it is destroyed before returning. Allocations it makes pass through
+    // because the thread is marked busy.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return;
+        }
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: usize = 0;
+        if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0 {
+            state.stack_lo = addr as u64;
+            state.stack_hi = addr as u64 + size as u64;
+        }
+        libc::pthread_attr_destroy(&mut attr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    #[test]
+    fn rules_pack_and_unpack() {
+        for rule in [
+            Rule::End,
+            Rule::FramePointer,
+            Rule::Cfa { from_rbp: false, cfa_offset: 8, rbp_saved: false, rbp_offset: 0 },
+            Rule::Cfa { from_rbp: true, cfa_offset: 16, rbp_saved: true, rbp_offset: -16 },
+            Rule::Cfa { from_rbp: false, cfa_offset: 16383, rbp_saved: true, rbp_offset: -4096 },
+        ] {
+            assert_eq!(Rule::unpack(rule.pack().unwrap()), rule);
+        }
+        assert_eq!(Rule::Cfa { from_rbp: false, cfa_offset: 1 << 14, rbp_saved: false, rbp_offset: 0 }.pack(), None);
+    }
+}
