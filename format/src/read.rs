@@ -4,7 +4,9 @@
 
 use crate::error::FormatError;
 use crate::model::{Block, Dump, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
-use crate::{tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, HEADER_LEN, MAGIC, RECORD_HEADER_LEN, VERSION_MAJOR};
+use crate::{
+    tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, HEADER_LEN, MAGIC, RECORD_HEADER_LEN, VERSION_MAJOR,
+};
 
 /// A bounds-checked little-endian reader over a byte slice.
 struct Cursor<'a> {
@@ -31,7 +33,10 @@ impl<'a> Cursor<'a> {
     }
 
     fn corrupt(&self, what: String) -> FormatError {
-        FormatError::Corrupt { at: self.at(), what }
+        FormatError::Corrupt {
+            at: self.at(),
+            what,
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
@@ -246,7 +251,11 @@ fn read_modules(c: &mut Cursor) -> Result<Vec<Module>, FormatError> {
             let memsz = c.u64()?;
             let flags = c.u32()?;
             c.u32()?;
-            segments.push(Segment { vaddr, memsz, flags });
+            segments.push(Segment {
+                vaddr,
+                memsz,
+                flags,
+            });
         }
         modules.push(Module {
             path,

@@ -45,7 +45,10 @@ impl Encoder {
     /// The PROCESS record's payload.
     pub fn process(info: &ProcessInfo) -> Vec<u8> {
         let mut e = Encoder::new();
-        e.u32(info.pid).u32(info.ppid).u64(info.start_ns).u64(info.dump_ns);
+        e.u32(info.pid)
+            .u32(info.ppid)
+            .u64(info.start_ns)
+            .u64(info.dump_ns);
         e.u8(info.trigger.to_u8()).u8(0).u16(0).u32(info.snapshot);
         e.str(&info.exe).u32(info.cmdline.len() as u32);
         for arg in &info.cmdline {
@@ -162,9 +165,17 @@ impl<W: Write> RecordWriter<W> {
 /// tests and tools that rewrite dumps use this.
 pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
     let mut w = RecordWriter::new(out)?;
-    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&dump.process))?;
+    w.record(
+        tag::PROCESS,
+        FLAG_REQUIRED,
+        &Encoder::process(&dump.process),
+    )?;
     w.record(tag::TOTALS, 0, &Encoder::totals(&dump.totals))?;
-    w.record(tag::MODULES, FLAG_REQUIRED, &Encoder::modules(&dump.modules))?;
+    w.record(
+        tag::MODULES,
+        FLAG_REQUIRED,
+        &Encoder::modules(&dump.modules),
+    )?;
     let mut e = Encoder::new();
     e.u32(dump.stacks.len() as u32);
     for s in &dump.stacks {
@@ -179,4 +190,3 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
     }
     w.finish()
 }
-

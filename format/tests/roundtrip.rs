@@ -94,22 +94,32 @@ fn every_byte_change_is_an_error_or_a_dump() {
 
 #[test]
 fn foreign_and_future_files() {
-    assert_eq!(parse(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"), Err(FormatError::NotADump));
+    assert_eq!(
+        parse(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"),
+        Err(FormatError::NotADump)
+    );
     let mut b = encode(&sample());
     b[8] = 2;
     let err = parse(&b).unwrap_err();
-    assert!(err.to_string().contains("version 2.0 is not supported"), "{err}");
+    assert!(
+        err.to_string().contains("version 2.0 is not supported"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_optional_records_are_skipped_required_refused() {
     let d = sample();
     let mut w = RecordWriter::new(Vec::new()).unwrap();
-    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&d.process)).unwrap();
+    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&d.process))
+        .unwrap();
     w.record(77, 0, b"future optional data").unwrap();
-    w.record(tag::MODULES, FLAG_REQUIRED, &Encoder::modules(&d.modules)).unwrap();
-    w.record(tag::STACKS, FLAG_REQUIRED, &0u32.to_le_bytes()).unwrap();
-    w.record(tag::BLOCKS, FLAG_REQUIRED, &0u64.to_le_bytes()).unwrap();
+    w.record(tag::MODULES, FLAG_REQUIRED, &Encoder::modules(&d.modules))
+        .unwrap();
+    w.record(tag::STACKS, FLAG_REQUIRED, &0u32.to_le_bytes())
+        .unwrap();
+    w.record(tag::BLOCKS, FLAG_REQUIRED, &0u64.to_le_bytes())
+        .unwrap();
     let ok = w.finish().unwrap();
     let parsed = parse(&ok).unwrap();
     assert_eq!(parsed.process, d.process);
@@ -125,8 +135,10 @@ fn unknown_optional_records_are_skipped_required_refused() {
 fn forged_counts_do_not_allocate() {
     let d = sample();
     let mut w = RecordWriter::new(Vec::new()).unwrap();
-    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&d.process)).unwrap();
-    w.record(tag::BLOCKS, FLAG_REQUIRED, &u64::MAX.to_le_bytes()).unwrap();
+    w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&d.process))
+        .unwrap();
+    w.record(tag::BLOCKS, FLAG_REQUIRED, &u64::MAX.to_le_bytes())
+        .unwrap();
     let err = parse(&w.finish().unwrap()).unwrap_err();
     assert!(err.to_string().contains("claims"), "{err}");
 }

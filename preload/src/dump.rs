@@ -6,7 +6,9 @@
 //! existing file: a dump that exists is complete, and nothing is overwritten.
 
 use crate::{config, modules, stacks, sys, table};
-use leaktrace_format::{block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED};
+use leaktrace_format::{
+    block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED,
+};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -63,14 +65,22 @@ fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64)
         let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file))?;
         w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&process))?;
         w.record(tag::TOTALS, 0, &Encoder::totals(&totals))?;
-        w.record(tag::MODULES, FLAG_REQUIRED, &Encoder::modules(&modules::registry()))?;
+        w.record(
+            tag::MODULES,
+            FLAG_REQUIRED,
+            &Encoder::modules(&modules::registry()),
+        )?;
         let mut e = Encoder::new();
         e.u32(ids.len() as u32);
         for &id in &ids {
             e.stack(id, stacks::get(id));
         }
         w.record(tag::STACKS, FLAG_REQUIRED, &e.buf)?;
-        w.begin(tag::BLOCKS, FLAG_REQUIRED, 8 + (blocks.len() * BLOCK_ENTRY_LEN) as u64)?;
+        w.begin(
+            tag::BLOCKS,
+            FLAG_REQUIRED,
+            8 + (blocks.len() * BLOCK_ENTRY_LEN) as u64,
+        )?;
         w.raw(&(blocks.len() as u64).to_le_bytes())?;
         for b in &blocks {
             w.raw(&block_bytes(b))?;
@@ -94,7 +104,9 @@ fn publish(tmp: &str, prefix: &str, pid: u32, name: &str) -> io::Result<()> {
         match fs::hard_link(tmp, &target) {
             Ok(()) => {
                 if n > 1 {
-                    sys::write_stderr(&format!("leaktrace: {name} exists; dump written to {target}\n"));
+                    sys::write_stderr(&format!(
+                        "leaktrace: {name} exists; dump written to {target}\n"
+                    ));
                 }
                 return Ok(());
             }

@@ -30,7 +30,9 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize) {
 #[inline]
 fn before_free(p: *mut c_void) -> Option<(u64, u32)> {
     let errno = sys::errno();
-    let r = std::panic::catch_unwind(|| table::remove(p as u64)).ok().flatten();
+    let r = std::panic::catch_unwind(|| table::remove(p as u64))
+        .ok()
+        .flatten();
     sys::set_errno(errno);
     r
 }

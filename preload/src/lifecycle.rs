@@ -53,8 +53,15 @@ fn init() {
     START_NS.store(sys::now_ns(), Ordering::Relaxed);
     real::resolve();
     std::panic::set_hook(Box::new(|info| {
-        let msg = info.payload().downcast_ref::<&str>().copied().unwrap_or("internal error");
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .unwrap_or("internal error");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         fail(&format!("{msg}{at}"));
     }));
     config::load();
@@ -83,7 +90,11 @@ pub fn guarded<R>(f: impl FnOnce() -> R) -> Option<R> {
 }
 
 extern "C" {
-    fn __cxa_atexit(f: extern "C" fn(*mut libc::c_void), arg: *mut libc::c_void, dso: *mut libc::c_void) -> i32;
+    fn __cxa_atexit(
+        f: extern "C" fn(*mut libc::c_void),
+        arg: *mut libc::c_void,
+        dso: *mut libc::c_void,
+    ) -> i32;
 }
 
 /// The constructor: makes sure we are initialised and installs the exit and
@@ -97,7 +108,11 @@ extern "C" fn constructor() {
         // SAFETY: registering plain extern "C" functions with libc.
         unsafe {
             __cxa_atexit(at_exit, core::ptr::null_mut(), core::ptr::null_mut());
-            libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(after_fork_child),
+            );
         }
     });
 }

@@ -112,7 +112,12 @@ pub fn refresh() -> bool {
     let mut ctx = (&mut found, exe.as_str());
     // SAFETY: the callback only reads the headers the loader hands it and
     // writes into `ctx`, which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(on_object), (&mut ctx as *mut (&mut Vec<Found>, &str)).cast()) };
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(on_object),
+            (&mut ctx as *mut (&mut Vec<Found>, &str)).cast(),
+        )
+    };
 
     let own_pc = refresh as *const () as u64;
     let mut ranges: Vec<CodeRange> = Vec::new();
@@ -147,7 +152,11 @@ pub fn refresh() -> bool {
 }
 
 /// `dl_iterate_phdr` callback: records one object.
-unsafe extern "C" fn on_object(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> i32 {
+unsafe extern "C" fn on_object(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut libc::c_void,
+) -> i32 {
     // SAFETY: `data` is the context passed by `refresh`; `info` is valid for
     // the duration of the callback.
     let (found, exe) = &mut *(data.cast::<(&mut Vec<Found>, &str)>());
@@ -156,9 +165,15 @@ unsafe extern "C" fn on_object(info: *mut libc::dl_phdr_info, _size: usize, data
     let name = if info.dlpi_name.is_null() {
         String::new()
     } else {
-        core::ffi::CStr::from_ptr(info.dlpi_name).to_string_lossy().into_owned()
+        core::ffi::CStr::from_ptr(info.dlpi_name)
+            .to_string_lossy()
+            .into_owned()
     };
-    let path = if name.is_empty() { exe.to_string() } else { name };
+    let path = if name.is_empty() {
+        exe.to_string()
+    } else {
+        name
+    };
     let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
         &[]
     } else {

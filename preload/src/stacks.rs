@@ -136,8 +136,16 @@ fn append(h: u64, pcs: &[u64]) -> Option<u32> {
 
 /// Doubles a stripe's table (or creates it).
 fn grow(stripe: &mut Stripe) -> bool {
-    let old_cap = if stripe.slots.is_null() { 0 } else { stripe.mask + 1 };
-    let cap = if old_cap == 0 { INITIAL_SLOTS } else { old_cap * 2 };
+    let old_cap = if stripe.slots.is_null() {
+        0
+    } else {
+        stripe.mask + 1
+    };
+    let cap = if old_cap == 0 {
+        INITIAL_SLOTS
+    } else {
+        old_cap * 2
+    };
     let Some(mem) = sys::map_zeroed(cap * core::mem::size_of::<Slot>()) else {
         return false;
     };

@@ -158,7 +158,11 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
         }
         let want = home(hash(e.addr), mask);
         // Move `e` if its home is not in the cyclic range (hole, j].
-        let stays = if hole <= j { want > hole && want <= j } else { want > hole || want <= j };
+        let stays = if hole <= j {
+            want > hole && want <= j
+        } else {
+            want > hole || want <= j
+        };
         if !stays {
             // SAFETY: as above.
             unsafe { *s.slots.add(hole) = e };
@@ -178,7 +182,11 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
 /// Doubles a stripe's table (or creates it).
 fn grow(s: &mut Stripe) -> bool {
     let old_cap = if s.slots.is_null() { 0 } else { s.mask + 1 };
-    let cap = if old_cap == 0 { INITIAL_SLOTS } else { old_cap * 2 };
+    let cap = if old_cap == 0 {
+        INITIAL_SLOTS
+    } else {
+        old_cap * 2
+    };
     let Some(mem) = sys::map_zeroed(cap * core::mem::size_of::<Entry>()) else {
         return false;
     };

@@ -14,7 +14,10 @@
 use crate::guard::ThreadState;
 use crate::modules::{self, CodeRange};
 use core::sync::atomic::{AtomicU64, Ordering};
-use gimli::{BaseAddresses, CfaRule, EhFrame, EhFrameHdr, NativeEndian, RegisterRule, UnwindContext, UnwindSection, X86_64};
+use gimli::{
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, NativeEndian, RegisterRule, UnwindContext,
+    UnwindSection, X86_64,
+};
 
 const CACHE_BITS: u32 = 16;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
@@ -51,11 +54,18 @@ impl Rule {
                 rbp_saved,
                 rbp_offset,
             } => {
-                if !(0..1 << 14).contains(&cfa_offset) || !(-(1 << 12)..1 << 12).contains(&rbp_offset) {
+                if !(0..1 << 14).contains(&cfa_offset)
+                    || !(-(1 << 12)..1 << 12).contains(&rbp_offset)
+                {
                     return None;
                 }
                 let rbp_bits = (rbp_offset as u32) & 0x1fff;
-                Some(1 | (u32::from(from_rbp) << 3) | (u32::from(rbp_saved) << 4) | ((cfa_offset as u32) << 5) | (rbp_bits << 19))
+                Some(
+                    1 | (u32::from(from_rbp) << 3)
+                        | (u32::from(rbp_saved) << 4)
+                        | ((cfa_offset as u32) << 5)
+                        | (rbp_bits << 19),
+                )
             }
         }
     }
@@ -115,7 +125,14 @@ pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
         // A stack we do not know (sigaltstack, a coroutine): no safe reads.
         return 0;
     }
-    walk(pc, sp, bp, sp, hi, &mut state.frames[..depth.min(crate::guard::MAX_DEPTH)])
+    walk(
+        pc,
+        sp,
+        bp,
+        sp,
+        hi,
+        &mut state.frames[..depth.min(crate::guard::MAX_DEPTH)],
+    )
 }
 
 /// Steps from frame to frame, reading only inside `[lo, hi)`.
@@ -144,7 +161,9 @@ fn walk(mut pc: u64, mut sp: u64, mut bp: u64, lo: u64, hi: u64, out: &mut [u64]
                 rbp_offset,
             } => {
                 let base = if from_rbp { bp } else { sp };
-                let Some(cfa) = base.checked_add_signed(cfa_offset) else { break };
+                let Some(cfa) = base.checked_add_signed(cfa_offset) else {
+                    break;
+                };
                 let next_bp = if rbp_saved {
                     match cfa.checked_add_signed(rbp_offset).and_then(read) {
                         Some(v) => v,
@@ -220,8 +239,14 @@ fn compute_rule(range: &CodeRange, pc: u64) -> Option<Rule> {
     // `pc`, which is on this thread's stack and so cannot be unloaded now.
     let (hdr, frame) = unsafe {
         (
-            core::slice::from_raw_parts(range.eh_frame_hdr as *const u8, range.eh_frame_hdr_len as usize),
-            core::slice::from_raw_parts(range.eh_frame as *const u8, (range.eh_frame_end - range.eh_frame) as usize),
+            core::slice::from_raw_parts(
+                range.eh_frame_hdr as *const u8,
+                range.eh_frame_hdr_len as usize,
+            ),
+            core::slice::from_raw_parts(
+                range.eh_frame as *const u8,
+                (range.eh_frame_end - range.eh_frame) as usize,
+            ),
         )
     };
     let bases = BaseAddresses::default()
@@ -237,12 +262,19 @@ fn compute_rule(range: &CodeRange, pc: u64) -> Option<Rule> {
         .ok()?;
     // No rule for the return address (or an explicit "undefined") marks the
     // outermost frame.
-    if matches!(row.register(X86_64::RA), None | Some(RegisterRule::Undefined)) {
+    if matches!(
+        row.register(X86_64::RA),
+        None | Some(RegisterRule::Undefined)
+    ) {
         return Some(Rule::End);
     }
     let (from_rbp, cfa_offset) = match *row.cfa() {
-        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => (false, offset),
-        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => (true, offset),
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => {
+            (false, offset)
+        }
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => {
+            (true, offset)
+        }
         _ => return None,
     };
     let (rbp_saved, rbp_offset) = match row.register(X86_64::RBP) {
@@ -288,12 +320,36 @@ mod tests {
         for rule in [
             Rule::End,
             Rule::FramePointer,
-            Rule::Cfa { from_rbp: false, cfa_offset: 8, rbp_saved: false, rbp_offset: 0 },
-            Rule::Cfa { from_rbp: true, cfa_offset: 16, rbp_saved: true, rbp_offset: -16 },
-            Rule::Cfa { from_rbp: false, cfa_offset: 16383, rbp_saved: true, rbp_offset: -4096 },
+            Rule::Cfa {
+                from_rbp: false,
+                cfa_offset: 8,
+                rbp_saved: false,
+                rbp_offset: 0,
+            },
+            Rule::Cfa {
+                from_rbp: true,
+                cfa_offset: 16,
+                rbp_saved: true,
+                rbp_offset: -16,
+            },
+            Rule::Cfa {
+                from_rbp: false,
+                cfa_offset: 16383,
+                rbp_saved: true,
+                rbp_offset: -4096,
+            },
         ] {
             assert_eq!(Rule::unpack(rule.pack().unwrap()), rule);
         }
-        assert_eq!(Rule::Cfa { from_rbp: false, cfa_offset: 1 << 14, rbp_saved: false, rbp_offset: 0 }.pack(), None);
+        assert_eq!(
+            Rule::Cfa {
+                from_rbp: false,
+                cfa_offset: 1 << 14,
+                rbp_saved: false,
+                rbp_offset: 0
+            }
+            .pack(),
+            None
+        );
     }
 }

@@ -1,0 +1,64 @@
+//! `leaktrace [options] -- PROGRAM ARGS...`: run, then report.
+
+use clap::Parser;
+use leaktrace_report::cli::ReportOptions;
+use leaktrace_report::launch;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Run PROGRAM with libleaktrace.so preloaded, then print the leaks of
+/// every process it produced. Exits with the program's own status.
+#[derive(Parser)]
+#[command(name = "leaktrace", version)]
+struct Args {
+    #[command(flatten)]
+    report: ReportOptions,
+    /// Put the run's dumps in a fresh directory under DIR (default: the
+    /// system's temporary directory). The dumps are kept.
+    #[arg(long, value_name = "DIR")]
+    dump_dir: Option<PathBuf>,
+    /// The program and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
+    command: Vec<OsString>,
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("leaktrace: {msg}");
+    std::process::exit(leaktrace_report::EXIT_BAD_INPUT);
+}
+
+fn main() {
+    let args = Args::parse();
+    let library = launch::find_library().unwrap_or_else(|e| fail(&e));
+    let dir = launch::fresh_dir(args.dump_dir.as_deref()).unwrap_or_else(|e| fail(&e));
+    let (program, rest) = args
+        .command
+        .split_first()
+        .unwrap_or_else(|| fail("no program given"));
+    let outcome = launch::run(&library, &dir, program, rest).unwrap_or_else(|e| fail(&e));
+
+    let dumps = launch::dumps_in(&dir);
+    if dumps.is_empty() {
+        eprintln!(
+            "leaktrace: no dump was written in {} (the program was killed, or never started)",
+            dir.display()
+        );
+    } else {
+        leaktrace_report::output::report_to_stdout("leaktrace", &dumps, &args.report);
+        eprintln!("leaktrace: dumps kept in {}", dir.display());
+    }
+    if let Some(sig) = outcome.signal {
+        // Die of the same signal, so the caller sees what the program did.
+        // SAFETY: resetting a signal to its default and raising it.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    std::process::exit(outcome.code);
+}

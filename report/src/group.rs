@@ -1,0 +1,185 @@
+//! Merging blocks into call sites.
+//!
+//! `stack`: one site per distinct allocation stack. `function`: one site per
+//! innermost frame outside the allocator and the C/C++ runtime — so a leak
+//! through `strdup`, `operator new` or a `std::string` lands on the
+//! program's function that asked for it.
+
+use crate::symbolize::{Frame, Symbolizer};
+use leaktrace_format::Dump;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupBy {
+    Stack,
+    Function,
+}
+
+/// Leaked memory attributed to one place.
+#[derive(Clone, Debug)]
+pub struct Site {
+    /// Requested bytes.
+    pub bytes: u64,
+    pub blocks: u64,
+    /// Innermost first; with `--group-by function`, the stack of the
+    /// site's largest contributor.
+    pub frames: Vec<Frame>,
+    /// The frame the site is named after (index into `frames`).
+    pub key_frame: usize,
+}
+
+/// Module file names of the C and C++ runtimes.
+const RUNTIME_MODULES: &[&str] = &[
+    "libc.so",
+    "libstdc++.so",
+    "libgcc_s.so",
+    "ld-linux",
+    "libc++.so",
+    "libc++abi.so",
+];
+/// Function name prefixes of allocator and runtime code.
+const RUNTIME_FUNCTIONS: &[&str] = &[
+    "operator new",
+    "operator delete",
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "posix_memalign",
+    "aligned_alloc",
+    "memalign",
+    "valloc",
+    "pvalloc",
+    "__libc_",
+    "std::",
+    "__gnu_cxx::",
+    "__cxa_",
+];
+
+/// True for frames of the allocator or the language runtime.
+pub fn is_runtime(frame: &Frame) -> bool {
+    let file = frame.module.rsplit('/').next().unwrap_or("");
+    if RUNTIME_MODULES.iter().any(|m| file.starts_with(m)) {
+        return true;
+    }
+    match &frame.function {
+        Some(f) => RUNTIME_FUNCTIONS.iter().any(|p| f.starts_with(p)),
+        None => false,
+    }
+}
+
+/// Index of the innermost frame of the program's own code.
+pub fn key_frame(frames: &[Frame]) -> usize {
+    frames.iter().position(|f| !is_runtime(f)).unwrap_or(0)
+}
+
+/// A name for grouping by function.
+fn function_key(frame: Option<&Frame>) -> String {
+    match frame {
+        Some(Frame {
+            function: Some(f), ..
+        }) => f.clone(),
+        Some(f) => format!("{}+{:#x}", f.module, f.offset),
+        None => "(no stack)".into(),
+    }
+}
+
+/// Groups the live blocks of `dump` into sites, biggest first.
+pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
+    // Bytes and blocks per stack id.
+    let mut per_id: HashMap<u32, (u64, u64)> = HashMap::new();
+    for b in &dump.blocks {
+        let e = per_id.entry(b.stack).or_default();
+        e.0 += b.size;
+        e.1 += 1;
+    }
+    let pcs_of: HashMap<u32, &[u64]> = dump
+        .stacks
+        .iter()
+        .map(|s| (s.id, s.pcs.as_slice()))
+        .collect();
+
+    // Identical stacks stored under different ids merge here.
+    let mut per_stack: HashMap<&[u64], (u64, u64)> = HashMap::new();
+    for (id, (bytes, blocks)) in per_id {
+        let pcs = pcs_of.get(&id).copied().unwrap_or(&[]);
+        let e = per_stack.entry(pcs).or_default();
+        e.0 += bytes;
+        e.1 += blocks;
+    }
+    let stack_sites: Vec<Site> = per_stack
+        .into_iter()
+        .map(|(pcs, (bytes, blocks))| {
+            let frames: Vec<Frame> = pcs
+                .iter()
+                .flat_map(|&pc| symbols.frames(pc).to_vec())
+                .collect();
+            let key_frame = key_frame(&frames);
+            Site {
+                bytes,
+                blocks,
+                frames,
+                key_frame,
+            }
+        })
+        .collect();
+    // Stacks that differ only in return addresses on the same source lines
+    // (an unrolled loop, say) are one site to a reader.
+    let stack_sites = merge_by(stack_sites, |s| {
+        s.frames
+            .iter()
+            .map(|f| match &f.function {
+                Some(name) => format!("{name}\0{:?}\0{:?}\0{}", f.file, f.line, f.module),
+                None => format!("{}+{:#x}", f.module, f.offset),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    if by == GroupBy::Stack {
+        return stack_sites;
+    }
+    merge_by(stack_sites, |s| function_key(s.frames.get(s.key_frame)))
+}
+
+/// Merges sites with equal keys; each merged site keeps the frames of its
+/// largest member. The result is sorted biggest first.
+fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
+    sort(&mut sites);
+
+    // Sites are sorted, so the first member of each key is its largest.
+    let mut order: Vec<String> = Vec::new();
+    let mut merged: HashMap<String, Site> = HashMap::new();
+    for site in sites {
+        let key = key(&site);
+        match merged.get_mut(&key) {
+            Some(m) => {
+                m.bytes += site.bytes;
+                m.blocks += site.blocks;
+            }
+            None => {
+                order.push(key.clone());
+                merged.insert(key, site);
+            }
+        }
+    }
+    let mut sites: Vec<Site> = order
+        .into_iter()
+        .filter_map(|k| merged.remove(&k))
+        .collect();
+    sort(&mut sites);
+    sites
+}
+
+fn sort(sites: &mut [Site]) {
+    sites.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.blocks.cmp(&a.blocks))
+            .then_with(|| {
+                a.frames
+                    .first()
+                    .map(|f| f.address)
+                    .cmp(&b.frames.first().map(|f| f.address))
+            })
+    });
+}

@@ -1,0 +1,110 @@
+//! Running a program under the preload library.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where `libleaktrace.so` is: `LEAKTRACE_LIB`, else beside the running
+/// binary, else in `../lib/leaktrace/` relative to it (an installed tree).
+pub fn find_library() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("LEAKTRACE_LIB") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(std::fs::canonicalize(&p).unwrap_or(p))
+        } else {
+            Err(format!("LEAKTRACE_LIB={} is not a file", p.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own path: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    for candidate in [
+        dir.join("libleaktrace.so"),
+        dir.join("../lib/leaktrace/libleaktrace.so"),
+    ] {
+        if candidate.is_file() {
+            return Ok(std::fs::canonicalize(&candidate).unwrap_or(candidate));
+        }
+    }
+    Err(format!(
+        "libleaktrace.so not found beside {} (set LEAKTRACE_LIB)",
+        exe.display()
+    ))
+}
+
+/// A fresh private directory for the run's dumps.
+pub fn fresh_dir(parent: Option<&Path>) -> Result<PathBuf, String> {
+    let base = parent
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base).map_err(|e| format!("cannot create {}: {e}", base.display()))?;
+    let pid = std::process::id();
+    for n in 0..1000u32 {
+        let dir = base.join(format!("leaktrace-{pid}-{n}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        }
+    }
+    Err(format!("no free directory name in {}", base.display()))
+}
+
+/// How the program ended, as a shell would report it.
+pub struct Outcome {
+    /// The exit code to pass on: the program's own, or 128 + signal.
+    pub code: i32,
+    pub signal: Option<i32>,
+}
+
+/// Runs `program` with the library preloaded, dumps going to `dir`.
+pub fn run(
+    library: &Path,
+    dir: &Path,
+    program: &OsString,
+    args: &[OsString],
+) -> Result<Outcome, String> {
+    let mut preload = OsString::from(library.as_os_str());
+    if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(" ");
+        preload.push(existing);
+    }
+    let status = Command::new(program)
+        .args(args)
+        .env("LD_PRELOAD", preload)
+        .env("LEAKTRACE_OUT", dir.join("leaktrace"))
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => Outcome { code, signal: None },
+        (None, Some(sig)) => Outcome {
+            code: 128 + sig,
+            signal: Some(sig),
+        },
+        _ => Outcome {
+            code: 1,
+            signal: None,
+        },
+    })
+}
+
+/// The dumps in `dir`, ordered by pid then name.
+pub fn dumps_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pid_of = |p: &PathBuf| -> u64 {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').nth(1))
+            .and_then(|s| s.split('-').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    found.sort_by(|a, b| pid_of(a).cmp(&pid_of(b)).then(a.cmp(b)));
+    found
+}

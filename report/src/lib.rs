@@ -1,0 +1,26 @@
+//! The analysis half of leaktrace: `leakreport` and the `leaktrace`
+//! launcher.
+//!
+//! The pipeline, one module a step:
+//! [`input`] reads dump files (format: the `leaktrace-format` crate) →
+//! [`objects`] finds each module's binary and debug file on disk →
+//! [`symbolize`] turns every unique return address into frames (DWARF with
+//! inline frames, else the symbol table, else `module+0xoffset`) →
+//! [`group`] merges blocks into call sites, [`analysis`] applies the user's
+//! filters → [`text`] or [`json`] prints them.
+//! [`cli`] holds the options both binaries share, and [`launch`] runs a
+//! program under the preload library.
+
+pub mod analysis;
+pub mod cli;
+pub mod group;
+pub mod input;
+pub mod json;
+pub mod launch;
+pub mod objects;
+pub mod output;
+pub mod symbolize;
+pub mod text;
+
+/// Exit status for unreadable input (bad dump, missing binary).
+pub const EXIT_BAD_INPUT: i32 = 2;

@@ -1,0 +1,94 @@
+//! Finding and opening the files that describe a module: the binary itself
+//! and, where the distribution splits it out, its debug file — by build-id
+//! (`/usr/lib/debug/.build-id/xx/rest.debug`) and by `.gnu_debuglink`.
+//!
+//! Files are memory-mapped and deliberately kept for the life of the
+//! process, so parsed sections can be borrowed as `'static` slices.
+
+use object::{Object, ObjectSection};
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Directories searched for separate debug files, in order.
+const DEBUG_ROOTS: &[&str] = &["/usr/lib/debug"];
+
+/// An opened ELF file.
+pub struct ElfFile {
+    pub path: PathBuf,
+    pub object: object::File<'static>,
+}
+
+impl ElfFile {
+    pub fn open(path: &Path) -> Result<ElfFile, String> {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        // SAFETY: the mapping is read-only; a binary replaced on disk while
+        // we read it yields wrong names, not memory unsafety in practice.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
+        let data: &'static [u8] = Box::leak(Box::new(map));
+        let object =
+            object::File::parse(data).map_err(|e| format!("not a readable ELF file ({e})"))?;
+        Ok(ElfFile {
+            path: path.to_path_buf(),
+            object,
+        })
+    }
+
+    pub fn build_id(&self) -> Option<Vec<u8>> {
+        self.object.build_id().ok().flatten().map(<[u8]>::to_vec)
+    }
+
+    pub fn has_dwarf(&self) -> bool {
+        self.object
+            .section_by_name(".debug_info")
+            .is_some_and(|s| s.size() > 0)
+    }
+
+    /// A section's bytes, decompressed if needed; empty when absent.
+    pub fn section(&self, name: &str) -> &'static [u8] {
+        let Some(section) = self.object.section_by_name(name) else {
+            return &[];
+        };
+        match section.uncompressed_data() {
+            Ok(Cow::Borrowed(b)) => b,
+            Ok(Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
+            Err(_) => &[],
+        }
+    }
+}
+
+/// Hex form of a build-id.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Looks for the separate debug file of `binary` (which has `build_id`).
+pub fn find_debug_file(binary: &Path, build_id: &[u8], elf: Option<&ElfFile>) -> Option<ElfFile> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if build_id.len() >= 2 {
+        let h = hex(build_id);
+        for root in DEBUG_ROOTS {
+            candidates.push(PathBuf::from(format!(
+                "{root}/.build-id/{}/{}.debug",
+                &h[..2],
+                &h[2..]
+            )));
+        }
+    }
+    if let Some(Ok(Some((name, _crc)))) = elf.map(|e| e.object.gnu_debuglink()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let dir = binary.parent().unwrap_or(Path::new("/"));
+        candidates.push(dir.join(&name));
+        candidates.push(dir.join(".debug").join(&name));
+        for root in DEBUG_ROOTS {
+            let rel = dir.strip_prefix("/").unwrap_or(dir);
+            candidates.push(Path::new(root).join(rel).join(&name));
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|c| c.as_path() != binary && c.is_file())
+        .filter_map(|c| ElfFile::open(&c).ok())
+        // A debug file for another build would give wrong lines.
+        .find(|f| build_id.is_empty() || f.build_id().is_none_or(|id| id == build_id))
+}
