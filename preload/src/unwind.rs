@@ -214,7 +214,7 @@ fn rule_for(pc: u64) -> Rule {
     let range = match modules::find(pc) {
         Some(r) => r,
         None => {
-            if !modules::on_unknown_pc() {
+            if !modules::on_unknown_pc(pc) {
                 return Rule::FramePointer;
             }
             match modules::find(pc) {

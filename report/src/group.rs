@@ -62,6 +62,14 @@ pub fn is_runtime(frame: &Frame) -> bool {
     if RUNTIME_MODULES.iter().any(|m| file.starts_with(m)) {
         return true;
     }
+    // Inline functions of the system headers (glibc's getline wrapper).
+    if frame
+        .file
+        .as_deref()
+        .is_some_and(|f| f.starts_with("/usr/include/"))
+    {
+        return true;
+    }
     match &frame.function {
         Some(f) => RUNTIME_FUNCTIONS.iter().any(|p| f.starts_with(p)),
         None => false,
