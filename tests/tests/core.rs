@@ -1,0 +1,157 @@
+//! The core promise: every leak at exit found, with exact bytes and blocks,
+//! at the right function, in code built with and without frame pointers.
+
+use leaktrace_e2e::*;
+
+#[test]
+fn every_allocation_function_is_tracked() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("alloc_family", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(
+            &r,
+            &[
+                ("leak_malloc", 100, 1),
+                ("leak_calloc", 120, 1),
+                ("leak_realloc_grow", 300, 1),
+                ("leak_realloc_null", 40, 1),
+                ("leak_reallocarray", 96, 1),
+                ("leak_posix_memalign", 200, 1),
+                ("leak_aligned_alloc", 256, 1),
+                ("leak_memalign", 64, 1),
+                ("leak_valloc", 10, 1),
+                ("leak_pvalloc", 4096, 1),
+                ("leak_malloc_zero", 0, 1),
+                ("leak_many", 1000, 10),
+            ],
+            &format!("alloc_family {v:?}"),
+        );
+        // Nothing but these leaks: the totals add up exactly.
+        assert_eq!(r["totals"]["leaked_bytes"], 6282, "{v:?}");
+        assert_eq!(r["totals"]["leaked_blocks"], 21, "{v:?}");
+        let t = &r["totals"];
+        assert_eq!(
+            t["allocations"].as_u64().unwrap() - t["frees"].as_u64().unwrap(),
+            21,
+            "{v:?}: allocations - frees must equal the live blocks"
+        );
+    }
+}
+
+#[test]
+fn libc_allocations_are_charged_to_their_caller() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("libc_internal", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(
+            &r,
+            &[
+                ("leak_strdup", 12, 1),
+                ("leak_getline", 120, 1),
+                ("leak_asprintf", 9, 1),
+                // glibc 2.36's FILE with its lock and wide data.
+                ("leak_fopen", 472, 1),
+            ],
+            &format!("libc_internal {v:?}"),
+        );
+    }
+}
+
+#[test]
+fn cpp_new_and_container_buffers() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("cpp_leaks", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(
+            &r,
+            &[
+                ("leak_new_int()", 4, 1),
+                ("leak_new_array()", 40, 1),
+                ("leak_string()", 133, 2),
+                ("leak_vector()", 424, 2),
+                ("leak_map_node()", 88, 2),
+            ],
+            &format!("cpp_leaks {v:?}"),
+        );
+        // The string's buffer passes through libstdc++ (no frame pointers):
+        // its stack must still reach leak_string.
+        let by_stack = report(run.dump(), "stack");
+        let through_libstdcxx = by_stack["sites"].as_array().unwrap().iter().any(|s| {
+            let frames = s["frames"].as_array().unwrap();
+            frames[0]["function"].as_str() == Some("operator new(unsigned long)")
+                && frames.iter().any(|f| f["function"] == "leak_string()")
+                && s["bytes"] == 101
+        });
+        assert!(through_libstdcxx, "{v:?}: no 101-byte string buffer reaching leak_string: {by_stack}");
+    }
+}
+
+#[test]
+fn threads_are_tracked() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("threads", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(&r, &[("thread_leak", 6400, 100), ("main_leak", 8, 1)], &format!("threads {v:?}"));
+        assert!(r["totals"]["allocations"].as_u64().unwrap() >= 2_000_000);
+    }
+}
+
+#[test]
+fn a_leak_200_frames_down() {
+    for v in VARIANTS {
+        let exe = sample("deep", v);
+        // Default depth: 64 frames, innermost first.
+        let run = run_traced(&exe, &[], &[]);
+        let r = report(run.dump(), "stack");
+        let frames = r["sites"][0]["frames"].as_array().unwrap();
+        assert_eq!(frames.len(), 64, "{v:?}");
+        assert_eq!(frames[0]["function"], "leak_at_bottom", "{v:?}");
+        assert!(frames[1..].iter().all(|f| f["function"] == "recurse"), "{v:?}");
+        // LEAKTRACE_DEPTH=300 keeps the whole stack down to main.
+        let run = run_traced(&exe, &[], &[("LEAKTRACE_DEPTH", "300")]);
+        let r = report(run.dump(), "stack");
+        let names: Vec<&str> = r["sites"][0]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(names.iter().filter(|n| **n == "recurse").count(), 201, "{v:?}: {names:?}");
+        assert!(names.contains(&"main"), "{v:?}: {names:?}");
+        assert_eq!(r["sites"][0]["bytes"], 48);
+    }
+}
+
+#[test]
+fn a_dlclosed_plugin_is_still_symbolized() {
+    for v in VARIANTS {
+        let plugin = build("plugin.c", "libplugin.so", v, &["-shared", "-fPIC"]);
+        let host = sample("dlopen_host", v);
+        let run = run_traced(&host, &[plugin.to_str().unwrap()], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let dump = leaktrace_format::parse(&std::fs::read(run.dump()).unwrap()).unwrap();
+        let m = dump
+            .modules
+            .iter()
+            .find(|m| m.path.ends_with("libplugin.so"))
+            .expect("the plugin is in the module map");
+        assert!(m.unloaded, "the plugin is marked unloaded");
+        let r = report(run.dump(), "function");
+        assert_leaks(&r, &[("plugin_leak", 333, 1)], &format!("plugin {v:?}"));
+    }
+}
+
+#[test]
+fn exit_from_a_second_thread_while_others_allocate() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("exit_thread", v), &[], &[]);
+        assert_eq!(run.output.status.code(), Some(3), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(&r, &[("exiting_leak", 512, 1)], &format!("exit_thread {v:?}"));
+        assert_eq!(r["trigger"], "exit");
+    }
+}
