@@ -117,6 +117,7 @@ extern "C" fn constructor() {
     });
 }
 
+#[cfg(not(test))]
 #[used]
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn() = constructor;
