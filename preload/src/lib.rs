@@ -27,6 +27,8 @@
 //! work run under `catch_unwind`, and an internal failure prints one line and
 //! turns tracking off ([`lifecycle::fail`]).
 
+#![cfg_attr(test, allow(dead_code))]
+
 mod alloc;
 mod config;
 mod dump;

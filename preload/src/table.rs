@@ -90,10 +90,8 @@ fn account(bytes: i64, blocks: i64) {
 pub fn insert(addr: u64, size: u64, stack: u32) -> bool {
     let h = hash(addr);
     let mut s = stripe_of(h).lock();
-    if (s.len + 1) * 4 > (s.mask + 1) * 3 || s.slots.is_null() {
-        if !grow(&mut s) {
-            return false;
-        }
+    if ((s.len + 1) * 4 > (s.mask + 1) * 3 || s.slots.is_null()) && !grow(&mut s) {
+        return false;
     }
     s.counters.allocations += 1;
     s.counters.bytes_allocated += size;

@@ -138,7 +138,7 @@ pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
 /// Steps from frame to frame, reading only inside `[lo, hi)`.
 fn walk(mut pc: u64, mut sp: u64, mut bp: u64, lo: u64, hi: u64, out: &mut [u64]) -> usize {
     let read = |addr: u64| -> Option<u64> {
-        if addr < lo || addr.checked_add(8)? > hi || addr % 8 != 0 {
+        if addr < lo || addr.checked_add(8)? > hi || !addr.is_multiple_of(8) {
             return None;
         }
         // SAFETY: `addr` is an aligned word between the current stack

@@ -12,7 +12,10 @@ use std::sync::Mutex;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn release(name: &str) -> PathBuf {
@@ -74,7 +77,11 @@ pub fn build(source: &str, output: &str, variant: Variant, extra: &[&str]) -> Pa
         return out;
     }
     let src = root().join("c-samples").join(source);
-    let compiler = if source.ends_with(".cpp") { "c++" } else { "cc" };
+    let compiler = if source.ends_with(".cpp") {
+        "c++"
+    } else {
+        "cc"
+    };
     // Build under a private name and rename: test binaries run in parallel.
     let tmp = dir.join(format!(".{output}.{}", std::process::id()));
     let status = Command::new(compiler)
@@ -94,7 +101,11 @@ pub fn build(source: &str, output: &str, variant: Variant, extra: &[&str]) -> Pa
 
 /// Builds a sample program `c-samples/<name>.c` (or `.cpp`).
 pub fn sample(name: &str, variant: Variant) -> PathBuf {
-    let source = if root().join("c-samples").join(format!("{name}.cpp")).exists() {
+    let source = if root()
+        .join("c-samples")
+        .join(format!("{name}.cpp"))
+        .exists()
+    {
         format!("{name}.cpp")
     } else {
         format!("{name}.c")
@@ -119,7 +130,13 @@ impl Run {
     }
     /// The one dump of a single-process run.
     pub fn dump(&self) -> &Path {
-        assert_eq!(self.dumps.len(), 1, "expected one dump, found {:?}; stderr: {}", self.dumps, self.stderr());
+        assert_eq!(
+            self.dumps.len(),
+            1,
+            "expected one dump, found {:?}; stderr: {}",
+            self.dumps,
+            self.stderr()
+        );
         &self.dumps[0]
     }
 }
@@ -152,7 +169,11 @@ pub fn run_traced(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// Runs leakreport; returns (exit code, stdout, stderr).
 pub fn leakreport_raw(args: &[&str], files: &[&Path]) -> (i32, String, String) {
-    let out = Command::new(leakreport()).args(args).args(files).output().unwrap();
+    let out = Command::new(leakreport())
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -162,7 +183,8 @@ pub fn leakreport_raw(args: &[&str], files: &[&Path]) -> (i32, String, String) {
 
 /// The JSON report of one dump, grouped as `group_by` says.
 pub fn report(dump: &Path, group_by: &str) -> Value {
-    let (code, stdout, stderr) = leakreport_raw(&["--format", "json", "--group-by", group_by], &[dump]);
+    let (code, stdout, stderr) =
+        leakreport_raw(&["--format", "json", "--group-by", group_by], &[dump]);
     assert_eq!(code, 0, "leakreport failed: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}"))
 }
@@ -175,7 +197,10 @@ pub fn by_function(report: &Value) -> HashMap<String, (u64, u64)> {
         .iter()
         .map(|s| {
             let name = s["function"].as_str().unwrap_or("(unknown)").to_string();
-            (name, (s["bytes"].as_u64().unwrap(), s["blocks"].as_u64().unwrap()))
+            (
+                name,
+                (s["bytes"].as_u64().unwrap(), s["blocks"].as_u64().unwrap()),
+            )
         })
         .collect()
 }
@@ -206,5 +231,8 @@ pub fn assert_leaks(report: &Value, expected: &[(&str, u64, u64)], context: &str
         .into_iter()
         .filter(|f| f.starts_with("clean"))
         .collect();
-    assert!(clean.is_empty(), "{context}: clean functions appear in the report: {clean:?}");
+    assert!(
+        clean.is_empty(),
+        "{context}: clean functions appear in the report: {clean:?}"
+    );
 }

@@ -85,7 +85,10 @@ fn cpp_new_and_container_buffers() {
                 && frames.iter().any(|f| f["function"] == "leak_string()")
                 && s["bytes"] == 101
         });
-        assert!(through_libstdcxx, "{v:?}: no 101-byte string buffer reaching leak_string: {by_stack}");
+        assert!(
+            through_libstdcxx,
+            "{v:?}: no 101-byte string buffer reaching leak_string: {by_stack}"
+        );
     }
 }
 
@@ -95,7 +98,11 @@ fn threads_are_tracked() {
         let run = run_traced(&sample("threads", v), &[], &[]);
         assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
         let r = report(run.dump(), "function");
-        assert_leaks(&r, &[("thread_leak", 6400, 100), ("main_leak", 8, 1)], &format!("threads {v:?}"));
+        assert_leaks(
+            &r,
+            &[("thread_leak", 6400, 100), ("main_leak", 8, 1)],
+            &format!("threads {v:?}"),
+        );
         assert!(r["totals"]["allocations"].as_u64().unwrap() >= 2_000_000);
     }
 }
@@ -110,7 +117,10 @@ fn a_leak_200_frames_down() {
         let frames = r["sites"][0]["frames"].as_array().unwrap();
         assert_eq!(frames.len(), 64, "{v:?}");
         assert_eq!(frames[0]["function"], "leak_at_bottom", "{v:?}");
-        assert!(frames[1..].iter().all(|f| f["function"] == "recurse"), "{v:?}");
+        assert!(
+            frames[1..].iter().all(|f| f["function"] == "recurse"),
+            "{v:?}"
+        );
         // LEAKTRACE_DEPTH=300 keeps the whole stack down to main.
         let run = run_traced(&exe, &[], &[("LEAKTRACE_DEPTH", "300")]);
         let r = report(run.dump(), "stack");
@@ -120,7 +130,11 @@ fn a_leak_200_frames_down() {
             .iter()
             .map(|f| f["function"].as_str().unwrap_or("?"))
             .collect();
-        assert_eq!(names.iter().filter(|n| **n == "recurse").count(), 201, "{v:?}: {names:?}");
+        assert_eq!(
+            names.iter().filter(|n| **n == "recurse").count(),
+            201,
+            "{v:?}: {names:?}"
+        );
         assert!(names.contains(&"main"), "{v:?}: {names:?}");
         assert_eq!(r["sites"][0]["bytes"], 48);
     }
@@ -151,7 +165,11 @@ fn exit_from_a_second_thread_while_others_allocate() {
         let run = run_traced(&sample("exit_thread", v), &[], &[]);
         assert_eq!(run.output.status.code(), Some(3), "{v:?}: {}", run.stderr());
         let r = report(run.dump(), "function");
-        assert_leaks(&r, &[("exiting_leak", 512, 1)], &format!("exit_thread {v:?}"));
+        assert_leaks(
+            &r,
+            &[("exiting_leak", 512, 1)],
+            &format!("exit_thread {v:?}"),
+        );
         assert_eq!(r["trigger"], "exit");
     }
 }

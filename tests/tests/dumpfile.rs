@@ -15,7 +15,10 @@ fn contents_describe_the_process() {
     let bytes = std::fs::read(run.dump()).unwrap();
     let dump = leaktrace_format::parse(&bytes).unwrap();
     let p = &dump.process;
-    assert_eq!(p.exe, std::fs::canonicalize(&exe).unwrap().to_str().unwrap());
+    assert_eq!(
+        p.exe,
+        std::fs::canonicalize(&exe).unwrap().to_str().unwrap()
+    );
     assert_eq!(p.cmdline, vec![exe.to_str().unwrap().to_string()]);
     assert_eq!(p.ppid, std::process::id());
     assert_eq!(p.trigger, leaktrace_format::Trigger::Exit);
@@ -25,7 +28,11 @@ fn contents_describe_the_process() {
         format!("lt.{}.bin", p.pid)
     );
     // The executable is in the module map with its build-id.
-    let main = dump.modules.iter().find(|m| m.path == p.exe).expect("exe in module map");
+    let main = dump
+        .modules
+        .iter()
+        .find(|m| m.path == p.exe)
+        .expect("exe in module map");
     assert_eq!(main.build_id.len(), 20);
     assert!(dump.modules.iter().any(|m| m.path.contains("libc.so.6")));
     // Every block's stack is in the file.
@@ -61,7 +68,11 @@ fn a_relative_prefix_is_resolved_where_the_program_started() {
     assert!(out.status.success());
     let dumps = dumps_in(&dir.path().join("rel"));
     assert_eq!(dumps.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_leaks(&report(&dumps[0], "function"), &[("leak_after_chdir", 21, 1)], "chdir");
+    assert_leaks(
+        &report(&dumps[0], "function"),
+        &[("leak_after_chdir", 21, 1)],
+        "chdir",
+    );
 }
 
 #[test]
@@ -75,7 +86,10 @@ fn an_unwritable_destination_is_one_line_and_the_status_is_unchanged() {
         assert_eq!(out.status.code(), Some(7));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.starts_with("leaktrace: cannot write dump "), "{stderr}");
+        assert!(
+            stderr.starts_with("leaktrace: cannot write dump "),
+            "{stderr}"
+        );
         assert!(stderr.contains(prefix), "{stderr}");
     }
 }
@@ -105,11 +119,18 @@ fn an_existing_dump_is_never_overwritten() {
         pid = p;
         std::fs::write(dir.join(format!("lt.{p}.bin")), b"precious").unwrap();
     });
-    assert_eq!(std::fs::read(dir.path().join(format!("lt.{pid}.bin"))).unwrap(), b"precious");
+    assert_eq!(
+        std::fs::read(dir.path().join(format!("lt.{pid}.bin"))).unwrap(),
+        b"precious"
+    );
     let next = dir.path().join(format!("lt.{pid}-1.bin"));
     assert!(next.exists(), "{stderr}");
     assert!(stderr.contains("exists; dump written to"), "{stderr}");
-    assert_leaks(&report(&next, "function"), &[("leak_before_wait", 64, 1)], "no overwrite");
+    assert_leaks(
+        &report(&next, "function"),
+        &[("leak_before_wait", 64, 1)],
+        "no overwrite",
+    );
 }
 
 #[test]
@@ -125,6 +146,14 @@ fn a_symlink_in_the_way_is_not_followed() {
     let link = std::fs::symlink_metadata(dir.path().join(format!("lt.{pid}.bin"))).unwrap();
     assert!(link.file_type().is_symlink());
     let real = dir.path().join(format!("lt.{pid}-1.bin"));
-    assert_eq!(std::fs::metadata(&real).unwrap().nlink(), 1, "temporary name removed");
-    assert_eq!(dumps_in(dir.path()).len(), 2, "the symlink and the dump, no temporary file");
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().nlink(),
+        1,
+        "temporary name removed"
+    );
+    assert_eq!(
+        dumps_in(dir.path()).len(),
+        2,
+        "the symlink and the dump, no temporary file"
+    );
 }

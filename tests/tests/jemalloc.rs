@@ -23,7 +23,14 @@ fn leaks_under_jemalloc_are_exact() {
     let r = report(run.dump(), "function");
     assert_leaks(
         &r,
-        &[("leak_malloc", 100, 1), ("leak_calloc", 120, 1), ("leak_realloc_grow", 300, 1), ("leak_pvalloc", 4096, 1), ("leak_many", 1000, 10), ("leak_malloc_zero", 0, 1)],
+        &[
+            ("leak_malloc", 100, 1),
+            ("leak_calloc", 120, 1),
+            ("leak_realloc_grow", 300, 1),
+            ("leak_pvalloc", 4096, 1),
+            ("leak_many", 1000, 10),
+            ("leak_malloc_zero", 0, 1),
+        ],
         "jemalloc",
     );
 }
@@ -31,7 +38,10 @@ fn leaks_under_jemalloc_are_exact() {
 #[test]
 fn results_under_jemalloc_are_unchanged() {
     let exe = sample("semantics", Variant::O2NoFramePointers);
-    let native = Command::new(&exe).env("LD_PRELOAD", JEMALLOC).output().unwrap();
+    let native = Command::new(&exe)
+        .env("LD_PRELOAD", JEMALLOC)
+        .output()
+        .unwrap();
     let run = run_traced(&exe, &[], &[("LD_PRELOAD", &chain())]);
     assert_eq!(native.status.code(), Some(7));
     assert_eq!(run.output.status.code(), Some(7));

@@ -31,7 +31,10 @@ fn program_output_and_arguments_pass_through() {
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("errno kept across malloc+free        errno=1234"), "{stdout}");
+    assert!(
+        stdout.contains("errno kept across malloc+free        errno=1234"),
+        "{stdout}"
+    );
     assert!(stdout.contains("LEAK SUMMARY"), "{stdout}");
 
     let out = Command::new(leaktrace())

@@ -69,8 +69,14 @@ fn a_rebuilt_binary_is_said_not_misreported() {
     std::fs::copy(sample("deep", V), &exe).unwrap();
     let (code, out, err) = leakreport_raw(&["--format", "json"], &[run.dump()]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("build-id") && err.contains(exe.to_str().unwrap()), "{err}");
-    assert!(!out.contains("leak_malloc"), "no names from the wrong binary");
+    assert!(
+        err.contains("build-id") && err.contains(exe.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(
+        !out.contains("leak_malloc"),
+        "no names from the wrong binary"
+    );
     assert!(!out.contains("recurse"), "no names from the wrong binary");
     // The figures are all still there.
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -87,7 +93,10 @@ fn a_missing_binary_is_said_and_frames_stay_as_offsets() {
     let (code, out, err) = leakreport_raw(&["--format", "json"], &[run.dump()]);
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("cannot read") && err.contains(exe.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("cannot read") && err.contains(exe.to_str().unwrap()),
+        "{err}"
+    );
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["totals"]["leaked_blocks"], 21);
     let f = &r["sites"][0]["frames"][0];
@@ -100,17 +109,30 @@ fn a_missing_binary_is_said_and_frames_stay_as_offsets() {
 fn json_schema() {
     let run = traced_dump();
     let r = report(run.dump(), "stack");
-    for key in ["pid", "ppid", "exe", "cmdline", "trigger", "totals", "sites"] {
+    for key in [
+        "pid", "ppid", "exe", "cmdline", "trigger", "totals", "sites",
+    ] {
         assert!(!r[key].is_null(), "missing {key}");
     }
-    for key in ["leaked_bytes", "leaked_blocks", "allocations", "frees", "peak_bytes"] {
+    for key in [
+        "leaked_bytes",
+        "leaked_blocks",
+        "allocations",
+        "frees",
+        "peak_bytes",
+    ] {
         assert!(r["totals"][key].is_u64(), "missing totals.{key}");
     }
     let sites = r["sites"].as_array().unwrap();
     let bytes: Vec<u64> = sites.iter().map(|s| s["bytes"].as_u64().unwrap()).collect();
-    assert!(bytes.windows(2).all(|w| w[0] >= w[1]), "sites by bytes descending: {bytes:?}");
+    assert!(
+        bytes.windows(2).all(|w| w[0] >= w[1]),
+        "sites by bytes descending: {bytes:?}"
+    );
     let frame = &sites[0]["frames"][0];
-    for key in ["function", "file", "line", "inlined", "module", "address", "offset"] {
+    for key in [
+        "function", "file", "line", "inlined", "module", "address", "offset",
+    ] {
         assert!(frame.get(key).is_some(), "missing frame.{key}");
     }
     assert_eq!(frame["function"], "leak_pvalloc");
@@ -131,7 +153,12 @@ fn filters_formats_and_several_files() {
 
     let (_, out, _) = leakreport_raw(&["--format", "json", "--min-bytes", "200"], &[a.dump()]);
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let sizes: Vec<u64> = r["sites"].as_array().unwrap().iter().map(|s| s["bytes"].as_u64().unwrap()).collect();
+    let sizes: Vec<u64> = r["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["bytes"].as_u64().unwrap())
+        .collect();
     assert_eq!(sizes, vec![4096, 1000, 300, 256, 200]);
 
     let (code, out, _) = leakreport_raw(&["--format", "json"], &[a.dump(), b.dump()]);

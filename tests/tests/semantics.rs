@@ -12,24 +12,42 @@ fn results_and_errno_are_unchanged() {
         let traced = run_traced(&exe, &[], &[]);
         assert_eq!(native.status.code(), Some(7));
         assert_eq!(traced.output.status.code(), Some(7), "{}", traced.stderr());
-        assert_eq!(String::from_utf8_lossy(&native.stdout), traced.stdout(), "{v:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&native.stdout),
+            traced.stdout(),
+            "{v:?}"
+        );
         assert!(traced.stderr().is_empty(), "{v:?}: {}", traced.stderr());
     }
 }
 
 #[test]
 fn output_of_real_programs_is_unchanged() {
-    for (prog, args) in [("ls", &["-l", "/usr/lib"][..]), ("sort", &["/etc/passwd"][..]), ("python3", &["-c", "import json; print(json.dumps(list(range(50))))"][..])] {
+    for (prog, args) in [
+        ("ls", &["-l", "/usr/lib"][..]),
+        ("sort", &["/etc/passwd"][..]),
+        (
+            "python3",
+            &["-c", "import json; print(json.dumps(list(range(50))))"][..],
+        ),
+    ] {
         let native = Command::new(prog).args(args).output().unwrap();
         let path = which(prog);
         let traced = run_traced(&path, args, &[]);
         assert_eq!(native.status.code(), traced.output.status.code(), "{prog}");
-        assert_eq!(String::from_utf8_lossy(&native.stdout), traced.stdout(), "{prog}");
+        assert_eq!(
+            String::from_utf8_lossy(&native.stdout),
+            traced.stdout(),
+            "{prog}"
+        );
         assert!(!traced.dumps.is_empty(), "{prog} left no dump");
     }
 }
 
 fn which(prog: &str) -> std::path::PathBuf {
-    let out = Command::new("sh").args(["-c", &format!("command -v {prog}")]).output().unwrap();
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .output()
+        .unwrap();
     std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
