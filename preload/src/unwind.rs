@@ -115,7 +115,7 @@ pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
         );
     }
     if state.stack_known == 0 {
-        learn_stack_bounds(state);
+        learn_stack_bounds(state, sp);
     }
     if modules::is_dirty() {
         modules::refresh();
@@ -290,24 +290,37 @@ fn compute_rule(range: &CodeRange, pc: u64) -> Option<Rule> {
     })
 }
 
-/// Asks pthread for this thread's stack, once per thread.
-fn learn_stack_bounds(state: &mut ThreadState) {
+extern "C" {
+    /// The initial stack pointer of the main thread (exported by ld.so).
+    static __libc_stack_end: *mut libc::c_void;
+}
+
+/// Largest thread stack we believe in (above it, `pthread_self` is not on
+/// this stack).
+const MAX_THREAD_STACK: u64 = 4 << 30;
+
+/// Finds the top of the calling thread's stack, once per thread, without
+/// calling into libc: `pthread_getattr_np` takes the thread's lock and then
+/// allocates, so calling it from a malloc hook deadlocks a program that
+/// calls it (Rust's runtime does, at start-up).
+///
+/// glibc places a thread's descriptor (`pthread_self()`) at the top of its
+/// stack block, also for stacks the program provides; the main thread's
+/// descriptor is elsewhere, and its stack ends just above
+/// `__libc_stack_end` (argc, argv and the environment, which are mapped).
+fn learn_stack_bounds(state: &mut ThreadState, sp: u64) {
     state.stack_known = 1;
-    // SAFETY: pthread_attr_t is plain data that pthread_getattr_np fills;
-    // it is destroyed before returning. Allocations it makes pass through
-    // because the thread is marked busy.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-            return;
-        }
-        let mut addr: *mut libc::c_void = core::ptr::null_mut();
-        let mut size: usize = 0;
-        if libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0 {
-            state.stack_lo = addr as u64;
-            state.stack_hi = addr as u64 + size as u64;
-        }
-        libc::pthread_attr_destroy(&mut attr);
+    // SAFETY: pthread_self only reads the thread pointer.
+    let descriptor = unsafe { libc::pthread_self() } as u64;
+    // SAFETY: reading an exported pointer-sized variable of ld.so.
+    let main_top = unsafe { __libc_stack_end } as u64;
+    if descriptor > sp && descriptor - sp < MAX_THREAD_STACK {
+        state.stack_lo = 0;
+        state.stack_hi = descriptor;
+    } else if main_top > sp && main_top - sp < MAX_THREAD_STACK {
+        state.stack_lo = 0;
+        // argc, the argv and envp arrays and the auxiliary vector follow.
+        state.stack_hi = main_top + 256;
     }
 }
 

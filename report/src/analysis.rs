@@ -20,7 +20,7 @@ pub struct Analysis {
 }
 
 pub fn analyse(input: Input, options: &ReportOptions) -> Analysis {
-    let mut symbols = Symbolizer::new(&input.dump.modules);
+    let mut symbols = Symbolizer::new(&input.dump.modules, options.debug_roots());
     let all = group::sites(&input.dump, &mut symbols, options.group_by);
     let total_sites = all.len();
     let sites: Vec<Site> = all

@@ -34,4 +34,19 @@ pub struct ReportOptions {
     /// Colour in text output: only on a terminal by default.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Where separate debug files live (searched by build-id and by
+    /// .gnu_debuglink); may be given several times. Default: /usr/lib/debug.
+    #[arg(long, value_name = "DIR")]
+    pub debug_dir: Vec<std::path::PathBuf>,
+}
+
+impl ReportOptions {
+    /// The debug directories to search, in order.
+    pub fn debug_roots(&self) -> Vec<std::path::PathBuf> {
+        if self.debug_dir.is_empty() {
+            vec![std::path::PathBuf::from("/usr/lib/debug")]
+        } else {
+            self.debug_dir.clone()
+        }
+    }
 }

@@ -1,9 +1,9 @@
 //! Merging blocks into call sites.
 //!
 //! `stack`: one site per distinct allocation stack. `function`: one site per
-//! innermost frame outside the allocator and the C/C++ runtime — so a leak
-//! through `strdup`, `operator new` or a `std::string` lands on the
-//! program's function that asked for it.
+//! innermost frame outside the allocator and the C, C++ and Rust runtimes —
+//! so a leak through `strdup`, `operator new`, a `std::string` or a `Vec`
+//! lands on the program's function that asked for it.
 
 use crate::symbolize::{Frame, Symbolizer};
 use leaktrace_format::Dump;
@@ -54,6 +54,14 @@ const RUNTIME_FUNCTIONS: &[&str] = &[
     "std::",
     "__gnu_cxx::",
     "__cxa_",
+    // Rust's allocation path: std, alloc and core, and the allocator shims.
+    "alloc::",
+    "core::",
+    "<alloc::",
+    "<core::",
+    "<std::",
+    "__rust_",
+    "__rdl_",
 ];
 
 /// True for frames of the allocator or the language runtime.
@@ -71,9 +79,29 @@ pub fn is_runtime(frame: &Frame) -> bool {
         return true;
     }
     match &frame.function {
-        Some(f) => RUNTIME_FUNCTIONS.iter().any(|p| f.starts_with(p)),
+        Some(f) => RUNTIME_FUNCTIONS.iter().any(|p| f.starts_with(p)) || is_runtime_trait_impl(f),
         None => false,
     }
+}
+
+/// A runtime trait implemented for a runtime or primitive type, such as
+/// `<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem`; the
+/// program's own impls (`<app::Foo as core::clone::Clone>::clone`) are not.
+fn is_runtime_trait_impl(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('<') else {
+        return false;
+    };
+    let Some((self_type, tail)) = rest.split_once(" as ") else {
+        return false;
+    };
+    let runtime_trait = ["alloc::", "core::", "std::"]
+        .iter()
+        .any(|p| tail.starts_with(p));
+    let runtime_type = !self_type.contains("::")
+        || ["alloc::", "core::", "std::"]
+            .iter()
+            .any(|p| self_type.starts_with(p));
+    runtime_trait && runtime_type
 }
 
 /// Index of the innermost frame of the program's own code.

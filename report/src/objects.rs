@@ -10,9 +10,6 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// Directories searched for separate debug files, in order.
-const DEBUG_ROOTS: &[&str] = &["/usr/lib/debug"];
-
 /// An opened ELF file.
 pub struct ElfFile {
     pub path: PathBuf,
@@ -62,17 +59,25 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Looks for the separate debug file of `binary` (which has `build_id`).
-pub fn find_debug_file(binary: &Path, build_id: &[u8], elf: Option<&ElfFile>) -> Option<ElfFile> {
+/// Looks for the separate debug file of `binary` (which has `build_id`)
+/// under each of `roots` (normally `/usr/lib/debug`): first
+/// `<root>/.build-id/xx/rest.debug`, then the `.gnu_debuglink` name beside
+/// the binary, in its `.debug/` folder, and at `<root>/<binary's dir>/`.
+pub fn find_debug_file(
+    binary: &Path,
+    build_id: &[u8],
+    elf: Option<&ElfFile>,
+    roots: &[PathBuf],
+) -> Option<ElfFile> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if build_id.len() >= 2 {
         let h = hex(build_id);
-        for root in DEBUG_ROOTS {
-            candidates.push(PathBuf::from(format!(
-                "{root}/.build-id/{}/{}.debug",
-                &h[..2],
-                &h[2..]
-            )));
+        for root in roots {
+            candidates.push(
+                root.join(".build-id")
+                    .join(&h[..2])
+                    .join(format!("{}.debug", &h[2..])),
+            );
         }
     }
     if let Some(Ok(Some((name, _crc)))) = elf.map(|e| e.object.gnu_debuglink()) {
@@ -80,9 +85,9 @@ pub fn find_debug_file(binary: &Path, build_id: &[u8], elf: Option<&ElfFile>) ->
         let dir = binary.parent().unwrap_or(Path::new("/"));
         candidates.push(dir.join(&name));
         candidates.push(dir.join(".debug").join(&name));
-        for root in DEBUG_ROOTS {
+        for root in roots {
             let rel = dir.strip_prefix("/").unwrap_or(dir);
-            candidates.push(Path::new(root).join(rel).join(&name));
+            candidates.push(root.join(rel).join(&name));
         }
     }
     candidates

@@ -77,6 +77,7 @@ fn is_pseudo(path: &str) -> bool {
 
 pub struct Symbolizer {
     modules: Vec<Module>,
+    debug_roots: Vec<std::path::PathBuf>,
     loaded: Vec<Option<Option<ModuleInfo>>>,
     cache: HashMap<u64, Vec<Frame>>,
     /// One line per problem met (missing binary, build-id mismatch).
@@ -86,9 +87,11 @@ pub struct Symbolizer {
 }
 
 impl Symbolizer {
-    pub fn new(modules: &[Module]) -> Symbolizer {
+    /// `debug_roots`: where separate debug files are searched.
+    pub fn new(modules: &[Module], debug_roots: Vec<std::path::PathBuf>) -> Symbolizer {
         Symbolizer {
             modules: modules.to_vec(),
+            debug_roots,
             loaded: modules.iter().map(|_| None).collect(),
             cache: HashMap::new(),
             warnings: Vec::new(),
@@ -151,7 +154,7 @@ impl Symbolizer {
                 }
             }
         }
-        let debug = find_debug_file(path, &m.build_id, binary.as_ref());
+        let debug = find_debug_file(path, &m.build_id, binary.as_ref(), &self.debug_roots);
         let mut symbols = Vec::new();
         let mut dwarf = None;
         for elf in debug.iter().chain(binary.iter()) {

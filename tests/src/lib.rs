@@ -99,6 +99,33 @@ pub fn build(source: &str, output: &str, variant: Variant, extra: &[&str]) -> Pa
     out
 }
 
+/// Compiles `c-samples/<name>.rs` with rustc.
+pub fn rust_sample(name: &str, variant: Variant) -> PathBuf {
+    let dir = root().join("target/samples").join(variant.dir());
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(name);
+    let mut built = BUILT.lock().unwrap();
+    if built.contains(&out) {
+        return out;
+    }
+    let flags: &[&str] = match variant {
+        Variant::O1FramePointers => &["-C", "opt-level=1", "-C", "force-frame-pointers=yes"],
+        Variant::O2NoFramePointers => &["-C", "opt-level=2"],
+    };
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let status = Command::new("rustc")
+        .args(flags)
+        .args(["-g", "-o"])
+        .arg(&tmp)
+        .arg(root().join("c-samples").join(format!("{name}.rs")))
+        .status()
+        .expect("cannot run rustc");
+    assert!(status.success(), "compiling {name}.rs failed");
+    std::fs::rename(&tmp, &out).unwrap();
+    built.push(out.clone());
+    out
+}
+
 /// Builds a sample program `c-samples/<name>.c` (or `.cpp`).
 pub fn sample(name: &str, variant: Variant) -> PathBuf {
     let source = if root()

@@ -173,3 +173,78 @@ fn exit_from_a_second_thread_while_others_allocate() {
         assert_eq!(r["trigger"], "exit");
     }
 }
+
+#[test]
+fn allocations_before_our_constructor_are_tracked() {
+    for v in VARIANTS {
+        let lib = build("ctor_lib.c", "libctorleak.so", v, &["-shared", "-fPIC"]);
+        let dir = lib.parent().unwrap().to_str().unwrap().to_string();
+        let host = build(
+            "ctor_host.c",
+            "ctor_host",
+            v,
+            &[
+                &format!("-L{dir}"),
+                "-lctorleak",
+                &format!("-Wl,-rpath,{dir}"),
+            ],
+        );
+        let run = run_traced(&host, &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(&r, &[("ctor_leak", 77, 1)], &format!("ctor {v:?}"));
+    }
+}
+
+#[test]
+fn rust_names_are_demangled() {
+    for v in VARIANTS {
+        let run = run_traced(&rust_sample("rust_leak", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let r = report(run.dump(), "function");
+        assert_leaks(
+            &r,
+            &[
+                ("rust_leak::leak_vec", 1000, 1),
+                ("rust_leak::leak_box", 128, 1),
+                ("rust_leak::leak_string", 64, 1),
+            ],
+            &format!("rust {v:?}"),
+        );
+        assert!(
+            all_functions(&r)
+                .iter()
+                .all(|f| !f.starts_with("_ZN") && !f.starts_with("_R")),
+            "{v:?}: a mangled name is left"
+        );
+    }
+}
+
+#[test]
+fn stacks_are_interned_and_inline_frames_shown() {
+    // 2 million allocations from a handful of call sites: a handful of stacks.
+    let run = run_traced(&sample("threads", Variant::O2NoFramePointers), &[], &[]);
+    let dump = leaktrace_format::parse(&std::fs::read(run.dump()).unwrap()).unwrap();
+    assert!(
+        dump.stacks.len() <= 10,
+        "{} stacks stored",
+        dump.stacks.len()
+    );
+    // std::vector's allocation path is inlined into leak_vector.
+    let run = run_traced(&sample("cpp_leaks", Variant::O2NoFramePointers), &[], &[]);
+    let r = report(run.dump(), "function");
+    let site = r["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["function"] == "leak_vector()")
+        .unwrap();
+    let frames = site["frames"].as_array().unwrap();
+    assert!(frames.iter().any(|f| f["inlined"] == true), "{site}");
+    let last_inlined = frames.iter().rposition(|f| f["inlined"] == true).unwrap();
+    assert_eq!(
+        frames[last_inlined + 1]["inlined"],
+        false,
+        "an inlined frame is followed by its host"
+    );
+}
