@@ -55,6 +55,10 @@ pub mod tag {
     pub const STACKS: u32 = 4;
     /// Live blocks: address, requested size, stack id.
     pub const BLOCKS: u32 = 5;
+    /// The dump holds a sample: u64 mean bytes between samples. Required,
+    /// so that a reader that cannot scale the figures refuses the file
+    /// rather than show samples as totals.
+    pub const SAMPLING: u32 = 6;
     /// Last record of a complete file.
     pub const END: u32 = 0xFFFF_FFFF;
 
@@ -66,6 +70,7 @@ pub mod tag {
             MODULES => "modules",
             STACKS => "stacks",
             BLOCKS => "blocks",
+            SAMPLING => "sampling",
             END => "end",
             _ => "unknown",
         }

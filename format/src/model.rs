@@ -137,4 +137,26 @@ pub struct Dump {
     pub modules: Vec<Module>,
     pub stacks: Vec<Stack>,
     pub blocks: Vec<Block>,
+    /// `Some(mean)` when only a sample of allocations was recorded: each
+    /// allocation of `size` bytes was kept with probability
+    /// `1 - exp(-size / mean)` (see [`Dump::weight`]).
+    pub sample_bytes: Option<u64>,
+}
+
+impl Dump {
+    /// How many blocks of `size` bytes one recorded block stands for: 1 for
+    /// a full recording, `1 / p(size)` for a sampled one.
+    pub fn weight(&self, size: u64) -> f64 {
+        match self.sample_bytes {
+            Some(mean) if mean > 0 && size > 0 => {
+                let p = -(-(size as f64) / mean as f64).exp_m1();
+                if p > 0.0 {
+                    1.0 / p
+                } else {
+                    1.0
+                }
+            }
+            _ => 1.0,
+        }
+    }
 }

@@ -122,6 +122,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let mut modules = None;
     let mut stacks = None;
     let mut blocks = None;
+    let mut sample_bytes = None;
     let mut records = 0u64;
     let mut pos = HEADER_LEN;
     loop {
@@ -151,6 +152,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
             tag::MODULES => modules = Some(read_modules(&mut c)?),
             tag::STACKS => stacks = Some(read_stacks(&mut c)?),
             tag::BLOCKS => blocks = Some(read_blocks(&mut c)?),
+            tag::SAMPLING => sample_bytes = Some(c.u64()?),
             tag::END => {
                 let count = c.u64()?;
                 if count != records {
@@ -184,6 +186,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
         modules,
         stacks,
         blocks,
+        sample_bytes,
     })
 }
 
@@ -194,6 +197,7 @@ fn record_name(tag: u32) -> &'static str {
         tag::MODULES => "the modules record",
         tag::STACKS => "the stacks record",
         tag::BLOCKS => "the blocks record",
+        tag::SAMPLING => "the sampling record",
         tag::END => "the end record",
         _ => "a record of a newer format",
     }

@@ -176,6 +176,9 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
         FLAG_REQUIRED,
         &Encoder::modules(&dump.modules),
     )?;
+    if let Some(mean) = dump.sample_bytes {
+        w.record(tag::SAMPLING, FLAG_REQUIRED, &mean.to_le_bytes())?;
+    }
     let mut e = Encoder::new();
     e.u32(dump.stacks.len() as u32);
     for s in &dump.stacks {

@@ -52,6 +52,7 @@ fn sample() -> Dump {
                 stack: 9,
             },
         ],
+        sample_bytes: None,
     }
 }
 
@@ -63,6 +64,18 @@ fn encode(d: &Dump) -> Vec<u8> {
 fn round_trip() {
     let d = sample();
     assert_eq!(parse(&encode(&d)).unwrap(), d);
+}
+
+#[test]
+fn sampled_round_trip_and_weights() {
+    let mut d = sample();
+    d.sample_bytes = Some(512 * 1024);
+    let back = parse(&encode(&d)).unwrap();
+    assert_eq!(back, d);
+    // A block as large as the mean is kept with probability 1 - 1/e.
+    let w = back.weight(512 * 1024);
+    assert!((w - 1.0 / (1.0 - (-1.0f64).exp())).abs() < 1e-9, "{w}");
+    assert_eq!(sample().weight(100), 1.0);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! temporary name and linked to its final name, which never replaces an
 //! existing file: a dump that exists is complete, and nothing is overwritten.
 
-use crate::{config, modules, stacks, sys, table};
+use crate::{config, modules, stacks, stats, sys, table};
 use leaktrace_format::{
     block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED,
 };
@@ -26,7 +26,8 @@ pub fn write(trigger: Trigger, start_ns: u64) {
 
 fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64) -> io::Result<()> {
     modules::refresh();
-    let (blocks, totals) = table::snapshot();
+    let (blocks, mut totals) = table::snapshot();
+    (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
     let mut ids: Vec<u32> = blocks.iter().map(|b| b.stack).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -70,6 +71,10 @@ fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64)
             FLAG_REQUIRED,
             &Encoder::modules(&modules::registry()),
         )?;
+        let mean = config::sample_bytes();
+        if mean != 0 {
+            w.record(tag::SAMPLING, FLAG_REQUIRED, &mean.to_le_bytes())?;
+        }
         let mut e = Encoder::new();
         e.u32(ids.len() as u32);
         for &id in &ids {

@@ -13,11 +13,37 @@ pub struct ThreadState {
     pub stack_known: u32,
     pub stack_lo: u64,
     pub stack_hi: u64,
+    pub pending_bytes: i64,
+    pub pending_blocks: i64,
+    pub seen_live_bytes: i64,
+    pub seen_live_blocks: i64,
+    pub sample_left: i64,
+    pub rng: u64,
     pub frames: [u64; MAX_DEPTH + 8],
 }
 
 extern "C" {
-    fn leaktrace_thread_state() -> *mut ThreadState;
+    /// The TLS variable of `thread_state.c`; only its address is taken.
+    static leaktrace_thread: ThreadState;
+}
+
+/// This thread's state: the thread pointer plus the variable's offset in
+/// the static TLS block (the initial-exec model, resolved at load time).
+#[inline(always)]
+fn leaktrace_thread_state() -> *mut ThreadState {
+    let p: *mut ThreadState;
+    // SAFETY: reads the thread pointer (fs:0) and the GOT slot the linker
+    // fills with the variable's TLS offset; touches nothing else.
+    unsafe {
+        core::arch::asm!(
+            "mov {p}, qword ptr fs:[0]",
+            "add {p}, qword ptr [rip + {var}@GOTTPOFF]",
+            p = out(reg) p,
+            var = sym leaktrace_thread,
+            options(pure, readonly, nostack, preserves_flags)
+        );
+    }
+    p
 }
 
 /// Proof that the current thread is inside the library; dropping it leaves.
@@ -45,8 +71,7 @@ impl Drop for Busy {
 /// being called from inside the library itself).
 #[inline]
 pub fn enter() -> Option<Busy> {
-    // SAFETY: returns this thread's own TLS block; never null.
-    let state = unsafe { leaktrace_thread_state() };
+    let state = leaktrace_thread_state();
     // SAFETY: as above; a plain load and store on thread-private memory.
     unsafe {
         if (*state).busy != 0 {

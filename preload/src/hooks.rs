@@ -5,8 +5,17 @@
 //! held and under `catch_unwind`; errno is saved around it.
 
 use crate::guard::Busy;
-use crate::{config, lifecycle, modules, real, stacks, sys, table, unwind};
+use crate::table::Inserted;
+use crate::{config, lifecycle, modules, real, sampler, stacks, stats, sys, table, unwind};
 use core::ffi::c_void;
+
+/// Whether this allocation is to be recorded: always, unless sampling
+/// (`LEAKTRACE_SAMPLE`) passes over it. Touches no errno.
+#[inline(always)]
+fn chosen(busy: &mut Busy, size: usize) -> bool {
+    let mean = config::sample_bytes();
+    mean == 0 || sampler::take(busy.state(), size, mean)
+}
 
 /// Records a successful allocation.
 #[inline]
@@ -16,8 +25,11 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize) {
         let state = busy.state();
         let n = unwind::capture(state, config::depth());
         let id = stacks::intern(&state.frames[..n]);
-        if !table::insert(p as u64, size as u64, id) {
-            lifecycle::fail("out of memory for the block table");
+        let size = (size as u64).min(table::MAX_SIZE);
+        match table::insert(p as u64, size, id) {
+            Inserted::New => stats::change(state, size as i64, 1),
+            Inserted::Replaced(old) => stats::change(state, size as i64 - old as i64, 0),
+            Inserted::OutOfMemory => lifecycle::fail("out of memory for the block table"),
         }
     }));
     if ok.is_err() {
@@ -28,11 +40,17 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize) {
 
 /// Forgets a block that is about to be freed; returns what was recorded.
 #[inline]
-fn before_free(p: *mut c_void) -> Option<(u64, u32)> {
+fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<(u64, u32)> {
     let errno = sys::errno();
-    let r = std::panic::catch_unwind(|| table::remove(p as u64))
-        .ok()
-        .flatten();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let found = table::remove(p as u64);
+        if let Some((size, _)) = found {
+            stats::change(busy.state(), -(size as i64), -1);
+        }
+        found
+    }))
+    .ok()
+    .flatten();
     sys::set_errno(errno);
     r
 }
@@ -43,7 +61,7 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
         return real::malloc(size);
     };
     let p = real::malloc(size);
-    if !p.is_null() {
+    if !p.is_null() && chosen(&mut busy, size) {
         after_alloc(&mut busy, p, size);
     }
     p
@@ -54,9 +72,11 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    let busy = lifecycle::enter();
-    if busy.is_some() {
-        before_free(p);
+    let mut busy = lifecycle::enter();
+    if let Some(b) = busy.as_mut() {
+        if table::may_hold(p as u64) {
+            before_free(b, p);
+        }
     }
     real::free(p);
 }
@@ -67,7 +87,7 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
         return real::calloc(n, size);
     };
     let p = real::calloc(n, size);
-    if !p.is_null() {
+    if !p.is_null() && chosen(&mut busy, n.wrapping_mul(size)) {
         after_alloc(&mut busy, p, n.wrapping_mul(size));
     }
     p
@@ -80,22 +100,28 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     };
     if p.is_null() {
         let q = real::malloc(size);
-        if !q.is_null() {
+        if !q.is_null() && chosen(&mut busy, size) {
             after_alloc(&mut busy, q, size);
         }
         return q;
     }
     // Forget the old block first: once realloc returns, its address may be
     // handed to another thread.
-    let old = before_free(p);
+    let old = if table::may_hold(p as u64) {
+        before_free(&mut busy, p)
+    } else {
+        None
+    };
     let q = real::realloc(p, size);
-    if !q.is_null() {
+    if !q.is_null() && chosen(&mut busy, size) {
         after_alloc(&mut busy, q, size);
     } else if size != 0 {
         // Failed: the old block is still there, unchanged.
         if let Some((old_size, stack)) = old {
             let errno = sys::errno();
-            table::insert(p as u64, old_size, stack);
+            if let Inserted::New = table::insert(p as u64, old_size, stack) {
+                stats::change(busy.state(), old_size as i64, 1);
+            }
             sys::set_errno(errno);
         }
     }
@@ -120,7 +146,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
         return real::posix_memalign(out, align, size);
     };
     let r = real::posix_memalign(out, align, size);
-    if r == 0 && !(*out).is_null() {
+    if r == 0 && !(*out).is_null() && chosen(&mut busy, size) {
         after_alloc(&mut busy, *out, size);
     }
     r
@@ -132,7 +158,7 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
         return real::aligned_alloc(align, size);
     };
     let p = real::aligned_alloc(align, size);
-    if !p.is_null() {
+    if !p.is_null() && chosen(&mut busy, size) {
         after_alloc(&mut busy, p, size);
     }
     p
@@ -144,7 +170,7 @@ pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
         return real::memalign(align, size);
     };
     let p = real::memalign(align, size);
-    if !p.is_null() {
+    if !p.is_null() && chosen(&mut busy, size) {
         after_alloc(&mut busy, p, size);
     }
     p

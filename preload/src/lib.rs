@@ -19,7 +19,10 @@
 //! - [`stacks`] interns stacks: each distinct stack is stored once and named
 //!   by a 32-bit id.
 //! - [`table`] maps each live block's address to its size and stack id, in
-//!   many independently locked stripes.
+//!   many independently locked stripes; [`stats`] keeps the live and peak
+//!   figures without a shared counter on the hot path.
+//! - [`sampler`] picks, with `LEAKTRACE_SAMPLE`, the allocations to record
+//!   by bytes, so production runs pay for a small fraction of them.
 //! - [`dump`] writes the dump file (format: the `leaktrace-format` crate) at
 //!   exit.
 //!
@@ -39,7 +42,9 @@ mod lifecycle;
 mod lock;
 mod modules;
 mod real;
+mod sampler;
 mod stacks;
+mod stats;
 mod sys;
 mod table;
 mod unwind;

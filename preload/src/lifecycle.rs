@@ -6,7 +6,7 @@
 //! allocate (libstdc++'s exception pool), and those blocks must be tracked.
 
 use crate::guard::{self, Busy};
-use crate::{config, dump, modules, real, stacks, sys, table};
+use crate::{config, dump, modules, real, stacks, stats, sys, table};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use leaktrace_format::Trigger;
 
@@ -126,7 +126,10 @@ extern "C" fn at_exit(_: *mut libc::c_void) {
     if STATE.load(Ordering::Acquire) != TRACKING || EXIT_DUMPED.swap(1, Ordering::AcqRel) != 0 {
         return;
     }
-    guarded(|| dump::write(Trigger::Exit, start_ns()));
+    if let Some(mut busy) = guard::enter() {
+        stats::flush(busy.state());
+        let _ = std::panic::catch_unwind(|| dump::write(Trigger::Exit, start_ns()));
+    }
 }
 
 /// Holds every lock of the library across fork(), so the child never
@@ -135,7 +138,6 @@ extern "C" fn before_fork() {
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy); // released in the after_fork handlers
         modules::lock_all();
-        stacks::lock_all();
         table::lock_all();
     }
 }
@@ -152,7 +154,6 @@ extern "C" fn after_fork_child() {
 
 fn release_after_fork() {
     table::unlock_all();
-    stacks::unlock_all();
     modules::unlock_all();
     guard::leave();
 }

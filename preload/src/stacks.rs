@@ -2,71 +2,86 @@
 //! arena of 64-bit words, and named by its word offset (the stack id).
 //!
 //! Layout of one stack in the arena: `[hash, len, pc0, pc1, ...]`.
-//! The index from hash to id is split over stripes, each a small
-//! open-addressing table under its own spin lock; a lookup of a known stack
-//! takes one lock that threads only share when they hash to the same stripe.
 //!
-//! Both the arena and the tables are anonymous mappings: the library's
-//! memory never mixes with the program's heap.
+//! The index from stack to id is lock-free: open-addressing tables of
+//! 64-bit slots `(hash >> 32) << 32 | id`, filled by compare-and-swap and
+//! never emptied. When the newest table is half full a table four times
+//! larger is added; lookups probe each table in turn. A new stack is copied
+//! into the arena *before* its slot is published, so a reader that sees the
+//! slot sees the frames. Two threads racing to add the same stack both find
+//! the one slot that won; if a new table appeared in between, the stack may
+//! get two ids, which the report merges.
+//!
+//! Arena and tables are anonymous mappings, apart from the program's heap.
 
-use crate::lock::SpinLock;
 use crate::sys;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Reserved address space for the arena (backed only when written).
 const ARENA_BYTES: usize = 4 << 30;
 const ARENA_WORDS: usize = ARENA_BYTES / 8;
-const STRIPES: usize = 64;
-const INITIAL_SLOTS: usize = 256;
+/// Table `k` has `1 << (FIRST_BITS + 2k)` slots.
+const FIRST_BITS: u32 = 14;
+const LEVELS: usize = 6;
 
-/// Id given to stacks once the arena is full: an empty stack.
+/// Id given to stacks once the arena or the index is full: an empty stack.
 pub const OVERFLOW_ID: u32 = 1;
 
 static ARENA: AtomicPtr<u64> = AtomicPtr::new(core::ptr::null_mut());
 /// Next free word. Word 0 is unused and words 1..3 hold the overflow stack.
 static ARENA_TOP: AtomicUsize = AtomicUsize::new(3);
 
-#[derive(Clone, Copy)]
-struct Slot {
-    hash: u64,
-    id: u32,
+static TABLES: [AtomicPtr<AtomicU64>; LEVELS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; LEVELS];
+static FILL: [AtomicUsize; LEVELS] = [const { AtomicUsize::new(0) }; LEVELS];
+static NEWEST: AtomicUsize = AtomicUsize::new(0);
+
+fn slots_of(level: usize) -> usize {
+    1 << (FIRST_BITS + 2 * level as u32)
 }
 
-struct Stripe {
-    slots: *mut Slot,
-    mask: usize,
-    len: usize,
+fn new_table(level: usize) -> *mut AtomicU64 {
+    match sys::map_zeroed(slots_of(level) * 8) {
+        Some(p) => p.cast(),
+        None => core::ptr::null_mut(),
+    }
 }
 
-// SAFETY: a stripe's memory is only touched under its lock.
-unsafe impl Send for Stripe {}
-
-static INDEX: [SpinLock<Stripe>; STRIPES] = [const {
-    SpinLock::new(Stripe {
-        slots: core::ptr::null_mut(),
-        mask: 0,
-        len: 0,
-    })
-}; STRIPES];
-
-/// Reserves the arena. Returns false if the kernel refuses.
+/// Reserves the arena and the first table. Returns false if the kernel refuses.
 pub fn init() -> bool {
-    match sys::map_zeroed(ARENA_BYTES) {
-        Some(p) => {
-            ARENA.store(p.cast(), Ordering::Release);
-            true
-        }
-        None => false,
-    }
+    let Some(arena) = sys::map_zeroed(ARENA_BYTES) else {
+        return false;
+    };
+    ARENA.store(arena.cast(), Ordering::Release);
+    let first = new_table(0);
+    TABLES[0].store(first, Ordering::Release);
+    !first.is_null()
 }
 
+/// Hashes a stack in four independent lanes, so the multiplications of
+/// successive frames overlap instead of waiting on each other.
+#[inline]
 fn hash(pcs: &[u64]) -> u64 {
-    let mut h: u64 = 0x243f_6a88_85a3_08d3 ^ pcs.len() as u64;
-    for &pc in pcs {
-        h = (h ^ pc).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        h ^= h >> 29;
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut lanes = [
+        0x243f_6a88_85a3_08d3u64 ^ pcs.len() as u64,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ];
+    let mut chunks = pcs.chunks_exact(4);
+    for c in &mut chunks {
+        for i in 0..4 {
+            lanes[i] = (lanes[i] ^ c[i]).wrapping_mul(K).rotate_left(29);
+        }
     }
-    h | 1 // 0 marks an empty slot
+    for (i, &pc) in chunks.remainder().iter().enumerate() {
+        lanes[i] = (lanes[i] ^ pc).wrapping_mul(K).rotate_left(29);
+    }
+    let mut h =
+        lanes[0] ^ lanes[1].rotate_left(17) ^ lanes[2].rotate_left(31) ^ lanes[3].rotate_left(47);
+    h = (h ^ (h >> 32)).wrapping_mul(K);
+    h ^ (h >> 29)
 }
 
 /// The stored frames of stack `id`.
@@ -84,36 +99,99 @@ pub fn get(id: u32) -> &'static [u64] {
     }
 }
 
+#[inline]
+fn pack(h: u64, id: u32) -> u64 {
+    (h & 0xffff_ffff_0000_0000) | u64::from(id)
+}
+
+/// Looks for `pcs` in table `level`.
+#[inline]
+fn find_in(level: usize, h: u64, pcs: &[u64]) -> Option<u32> {
+    let table = TABLES[level].load(Ordering::Acquire);
+    if table.is_null() {
+        return None;
+    }
+    let mask = slots_of(level) - 1;
+    let mut i = (h as usize) & mask;
+    loop {
+        // SAFETY: `i` is masked to the table's size.
+        let v = unsafe { (*table.add(i)).load(Ordering::Acquire) };
+        if v == 0 {
+            return None;
+        }
+        if v >> 32 == h >> 32 && get(v as u32) == pcs {
+            return Some(v as u32);
+        }
+        i = (i + 1) & mask;
+    }
+}
+
 /// The id of `pcs`, storing it if it is new.
+#[inline]
 pub fn intern(pcs: &[u64]) -> u32 {
     let h = hash(pcs);
-    let mut stripe = INDEX[(h >> 58) as usize % STRIPES].lock();
-    if stripe.slots.is_null() && !grow(&mut stripe) {
-        return OVERFLOW_ID;
+    let newest = NEWEST.load(Ordering::Acquire);
+    for level in 0..=newest {
+        if let Some(id) = find_in(level, h, pcs) {
+            return id;
+        }
     }
-    let mut i = (h as usize) & stripe.mask;
-    loop {
-        // SAFETY: `i` is masked to the table's size; the table is ours
-        // while the stripe is locked.
-        let slot = unsafe { *stripe.slots.add(i) };
-        if slot.hash == 0 {
-            break;
-        }
-        if slot.hash == h && get(slot.id) == pcs {
-            return slot.id;
-        }
-        i = (i + 1) & stripe.mask;
+    insert(newest, h, pcs)
+}
+
+#[cold]
+fn insert(level: usize, h: u64, pcs: &[u64]) -> u32 {
+    let table = TABLES[level].load(Ordering::Acquire);
+    let slots = slots_of(level);
+    if table.is_null() || FILL[level].load(Ordering::Relaxed) * 8 >= slots * 7 {
+        return OVERFLOW_ID;
     }
     let Some(id) = append(h, pcs) else {
         return OVERFLOW_ID;
     };
-    // SAFETY: `i` is an empty slot of the locked table.
-    unsafe { *stripe.slots.add(i) = Slot { hash: h, id } };
-    stripe.len += 1;
-    if stripe.len * 4 > (stripe.mask + 1) * 3 {
-        grow(&mut stripe);
+    let mask = slots - 1;
+    let mut i = (h as usize) & mask;
+    loop {
+        // SAFETY: `i` is masked to the table's size.
+        let slot = unsafe { &*table.add(i) };
+        match slot.compare_exchange(0, pack(h, id), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let fill = FILL[level].fetch_add(1, Ordering::Relaxed) + 1;
+                if fill * 2 >= slots {
+                    add_level(level);
+                }
+                return id;
+            }
+            // Someone published the same stack first: use theirs.
+            Err(v) if v >> 32 == h >> 32 && get(v as u32) == pcs => return v as u32,
+            Err(_) => i = (i + 1) & mask,
+        }
     }
-    id
+}
+
+/// Adds table `level + 1` once `level` is half full.
+fn add_level(level: usize) {
+    let next = level + 1;
+    if next >= LEVELS || !TABLES[next].load(Ordering::Acquire).is_null() {
+        return;
+    }
+    let table = new_table(next);
+    if table.is_null() {
+        return;
+    }
+    if TABLES[next]
+        .compare_exchange(
+            core::ptr::null_mut(),
+            table,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        sys::unmap(table.cast(), slots_of(next) * 8);
+        return;
+    }
+    let _ = NEWEST.compare_exchange(level, next, Ordering::AcqRel, Ordering::Acquire);
 }
 
 /// Copies a stack into the arena and returns its id.
@@ -132,56 +210,4 @@ fn append(h: u64, pcs: &[u64]) -> Option<u32> {
         core::ptr::copy_nonoverlapping(pcs.as_ptr(), arena.add(at + 2), pcs.len());
     }
     Some(at as u32)
-}
-
-/// Doubles a stripe's table (or creates it).
-fn grow(stripe: &mut Stripe) -> bool {
-    let old_cap = if stripe.slots.is_null() {
-        0
-    } else {
-        stripe.mask + 1
-    };
-    let cap = if old_cap == 0 {
-        INITIAL_SLOTS
-    } else {
-        old_cap * 2
-    };
-    let Some(mem) = sys::map_zeroed(cap * core::mem::size_of::<Slot>()) else {
-        return false;
-    };
-    let slots = mem.cast::<Slot>();
-    for i in 0..old_cap {
-        // SAFETY: `i` < old capacity; the new table has room for every old
-        // entry and is not yet visible to anyone else.
-        unsafe {
-            let s = *stripe.slots.add(i);
-            if s.hash != 0 {
-                let mut j = (s.hash as usize) & (cap - 1);
-                while (*slots.add(j)).hash != 0 {
-                    j = (j + 1) & (cap - 1);
-                }
-                *slots.add(j) = s;
-            }
-        }
-    }
-    if old_cap != 0 {
-        sys::unmap(stripe.slots.cast(), old_cap * core::mem::size_of::<Slot>());
-    }
-    stripe.slots = slots;
-    stripe.mask = cap - 1;
-    true
-}
-
-/// Takes every stripe lock (before fork).
-pub fn lock_all() {
-    for s in INDEX.iter() {
-        s.lock_raw();
-    }
-}
-
-/// Releases what `lock_all` took.
-pub fn unlock_all() {
-    for s in INDEX.iter() {
-        s.unlock_raw();
-    }
 }

@@ -1,73 +1,106 @@
 //! The live-block table: address → (requested size, stack id).
 //!
 //! Split over `STRIPES` open-addressing tables, each under its own spin lock
-//! and chosen by a hash of the address, so threads only meet when they touch
-//! the same stripe at the same moment. Linear probing with backward-shift
-//! deletion keeps lookups short without tombstones. Each stripe also keeps
-//! its own counters, so the hot path writes no shared cache line except for
-//! the peak tracking.
+//! (on its own cache line) and chosen by a hash of the address, so threads
+//! only meet when they touch the same stripe at the same moment. Linear
+//! probing with backward-shift deletion keeps lookups short without
+//! tombstones. An entry is 16 bytes (see [`Entry`]); tables grow at 7/8 full,
+//! so a live block costs 16–37 bytes. Each stripe keeps its own counters,
+//! updated under its lock, so the hot path shares no counter between threads.
 
 use crate::lock::SpinLock;
 use crate::sys;
-use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 use leaktrace_format::{Block, Totals};
 
 const STRIPES: usize = 512;
 const INITIAL_SLOTS: usize = 64;
 
+/// A live block, packed in two words:
+/// - `a`: address >> 3 in the low 45 bits (user-space addresses have 48
+///   bits, and every allocator returns 8-aligned blocks), the low 19 bits of
+///   the stack id above;
+/// - `b`: requested size in the low 51 bits, the high 13 bits of the stack id
+///   above.
+///
+/// `a == 0` marks an empty slot (no block lives at address 0).
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
-    /// 0 marks an empty slot (malloc never returns address 0).
-    addr: u64,
-    size: u64,
-    stack: u32,
-    _pad: u32,
+    a: u64,
+    b: u64,
 }
 
-#[derive(Default, Clone, Copy)]
-struct Counters {
-    allocations: u64,
-    frees: u64,
-    bytes_allocated: u64,
+const ADDR_BITS: u32 = 45;
+const SIZE_BITS: u32 = 51;
+const SIZE_MASK: u64 = (1 << SIZE_BITS) - 1;
+/// Larger requests cannot succeed on x86_64; they are clamped if they do.
+pub const MAX_SIZE: u64 = SIZE_MASK;
+
+impl Entry {
+    #[inline]
+    fn new(addr: u64, size: u64, stack: u32) -> Entry {
+        let stack = u64::from(stack);
+        Entry {
+            a: (addr >> 3) | ((stack & 0x7ffff) << ADDR_BITS),
+            b: size.min(SIZE_MASK) | ((stack >> 19) << SIZE_BITS),
+        }
+    }
+    #[inline]
+    fn addr(self) -> u64 {
+        (self.a & ((1 << ADDR_BITS) - 1)) << 3
+    }
+    #[inline]
+    fn size(self) -> u64 {
+        self.b & SIZE_MASK
+    }
+    #[inline]
+    fn stack(self) -> u32 {
+        ((self.a >> ADDR_BITS) | ((self.b >> SIZE_BITS) << 19)) as u32
+    }
 }
 
 struct Stripe {
     slots: *mut Entry,
     mask: usize,
     len: usize,
-    counters: Counters,
+    allocations: u64,
+    frees: u64,
+    bytes_allocated: u64,
 }
 
 // SAFETY: a stripe's memory is only touched under its lock.
 unsafe impl Send for Stripe {}
 
-static STRIPE: [SpinLock<Stripe>; STRIPES] = [const {
-    SpinLock::new(Stripe {
+/// One stripe per cache line, so that two threads working on neighbouring
+/// stripes do not slow each other down.
+#[repr(align(64))]
+struct Padded(SpinLock<Stripe>);
+
+/// One byte per stripe, non-zero while the stripe holds a block; dense (8
+/// cache lines) so that `may_hold` is an L1 hit, and written only when a
+/// stripe turns empty or non-empty.
+static NON_EMPTY: [AtomicU8; STRIPES] = [const { AtomicU8::new(0) }; STRIPES];
+
+static STRIPE: [Padded; STRIPES] = [const {
+    Padded(SpinLock::new(Stripe {
         slots: core::ptr::null_mut(),
         mask: 0,
         len: 0,
-        counters: Counters {
-            allocations: 0,
-            frees: 0,
-            bytes_allocated: 0,
-        },
-    })
+        allocations: 0,
+        frees: 0,
+        bytes_allocated: 0,
+    }))
 }; STRIPES];
-
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-static LIVE_BLOCKS: AtomicI64 = AtomicI64::new(0);
-static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
-static PEAK_BLOCKS: AtomicU64 = AtomicU64::new(0);
 
 #[inline]
 fn hash(addr: u64) -> u64 {
-    (addr >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    (addr >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-#[inline]
-fn stripe_of(h: u64) -> &'static SpinLock<Stripe> {
-    &STRIPE[(h >> 55) as usize % STRIPES]
+#[inline(always)]
+fn stripe_index(h: u64) -> usize {
+    (h >> 55) as usize % STRIPES
 }
 
 #[inline]
@@ -75,60 +108,69 @@ fn home(h: u64, mask: usize) -> usize {
     ((h >> 16) as usize) & mask
 }
 
-fn account(bytes: i64, blocks: i64) {
-    let live = LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    let count = LIVE_BLOCKS.fetch_add(blocks, Ordering::Relaxed) + blocks;
-    if bytes > 0 && live as u64 > PEAK_BYTES.load(Ordering::Relaxed) {
-        PEAK_BYTES.fetch_max(live as u64, Ordering::Relaxed);
-    }
-    if blocks > 0 && count as u64 > PEAK_BLOCKS.load(Ordering::Relaxed) {
-        PEAK_BLOCKS.fetch_max(count as u64, Ordering::Relaxed);
-    }
+/// What an insert did to the live figures.
+pub enum Inserted {
+    /// A new block.
+    New,
+    /// The address was live already (its free went by a path we do not
+    /// hook); the old entry, of this size, was replaced.
+    Replaced(u64),
+    /// The table could not grow: nothing recorded.
+    OutOfMemory,
 }
 
-/// Records a new block. Returns false if the table could not grow.
-pub fn insert(addr: u64, size: u64, stack: u32) -> bool {
+/// Records a new block.
+#[inline]
+pub fn insert(addr: u64, size: u64, stack: u32) -> Inserted {
     let h = hash(addr);
-    let mut s = stripe_of(h).lock();
-    if ((s.len + 1) * 4 > (s.mask + 1) * 3 || s.slots.is_null()) && !grow(&mut s) {
-        return false;
+    let index = stripe_index(h);
+    let mut s = STRIPE[index].0.lock();
+    if ((s.len + 1) * 8 > (s.mask + 1) * 7 || s.slots.is_null()) && !grow(&mut s) {
+        return Inserted::OutOfMemory;
     }
-    s.counters.allocations += 1;
-    s.counters.bytes_allocated += size;
+    s.allocations += 1;
+    s.bytes_allocated += size;
+    let entry = Entry::new(addr, size, stack);
     let mut i = home(h, s.mask);
     loop {
         // SAFETY: `i` is masked to the table's size; the table is ours while
         // the stripe is locked.
         let e = unsafe { &mut *s.slots.add(i) };
-        if e.addr == 0 {
-            *e = Entry {
-                addr,
-                size,
-                stack,
-                _pad: 0,
-            };
+        if e.a == 0 {
+            *e = entry;
             s.len += 1;
-            drop(s);
-            account(size as i64, 1);
-            return true;
+            if s.len == 1 {
+                NON_EMPTY[index].store(1, Ordering::Relaxed);
+            }
+            return Inserted::New;
         }
-        if e.addr == addr {
-            // A free we never saw (freed by a path we do not hook): replace.
-            let old = e.size;
-            e.size = size;
-            e.stack = stack;
-            drop(s);
-            account(size as i64 - old as i64, 0);
-            return true;
+        if e.addr() == addr {
+            let old = e.size();
+            *e = entry;
+            return Inserted::Replaced(old);
         }
         i = (i + 1) & s.mask;
     }
 }
 
+/// False when the block cannot be in the table (its stripe is empty):
+/// lets a free skip all work, the common case when sampling. A block is
+/// inserted before its address is handed out, so its own free sees it.
+#[inline(always)]
+pub fn may_hold(addr: u64) -> bool {
+    NON_EMPTY[stripe_index(hash(addr))].load(Ordering::Relaxed) != 0
+}
+
 /// Forgets a block; returns its size and stack if it was known.
+#[inline]
 pub fn remove(addr: u64) -> Option<(u64, u32)> {
     let h = hash(addr);
-    let mut s = stripe_of(h).lock();
+    let index = stripe_index(h);
+    // An empty stripe cannot hold the block (see `may_hold`).
+    if NON_EMPTY[index].load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let mut s = STRIPE[index].0.lock();
     if s.slots.is_null() {
         return None;
     }
@@ -137,10 +179,10 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
     let found = loop {
         // SAFETY: masked index into the locked table.
         let e = unsafe { *s.slots.add(i) };
-        if e.addr == 0 {
+        if e.a == 0 {
             return None;
         }
-        if e.addr == addr {
+        if e.addr() == addr {
             break e;
         }
         i = (i + 1) & mask;
@@ -151,11 +193,11 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
     loop {
         // SAFETY: masked indices into the locked table.
         let e = unsafe { *s.slots.add(j) };
-        if e.addr == 0 {
+        if e.a == 0 {
             break;
         }
-        let want = home(hash(e.addr), mask);
-        // Move `e` if its home is not in the cyclic range (hole, j].
+        let want = home(hash(e.addr()), mask);
+        // `e` stays if its home lies in the cyclic range (hole, j].
         let stays = if hole <= j {
             want > hole && want <= j
         } else {
@@ -169,12 +211,13 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
         j = (j + 1) & mask;
     }
     // SAFETY: as above.
-    unsafe { (*s.slots.add(hole)).addr = 0 };
+    unsafe { (*s.slots.add(hole)).a = 0 };
     s.len -= 1;
-    s.counters.frees += 1;
-    drop(s);
-    account(-(found.size as i64), -1);
-    Some((found.size, found.stack))
+    if s.len == 0 {
+        NON_EMPTY[index].store(0, Ordering::Relaxed);
+    }
+    s.frees += 1;
+    Some((found.size(), found.stack()))
 }
 
 /// Doubles a stripe's table (or creates it).
@@ -193,9 +236,9 @@ fn grow(s: &mut Stripe) -> bool {
         // SAFETY: `i` < old capacity; the new table is private until stored.
         unsafe {
             let e = *s.slots.add(i);
-            if e.addr != 0 {
-                let mut j = home(hash(e.addr), cap - 1);
-                while (*slots.add(j)).addr != 0 {
+            if e.a != 0 {
+                let mut j = home(hash(e.addr()), cap - 1);
+                while (*slots.add(j)).a != 0 {
                     j = (j + 1) & (cap - 1);
                 }
                 *slots.add(j) = e;
@@ -210,45 +253,64 @@ fn grow(s: &mut Stripe) -> bool {
     true
 }
 
-/// Copies every live block, stripe by stripe, and the counters.
+/// Copies every live block, stripe by stripe, and the counters (the peak
+/// figures are filled in by the caller).
 pub fn snapshot() -> (Vec<Block>, Totals) {
-    let mut blocks = Vec::with_capacity(LIVE_BLOCKS.load(Ordering::Relaxed).max(0) as usize + 64);
+    let mut blocks = Vec::new();
     let mut totals = Totals::default();
     for stripe in STRIPE.iter() {
-        let s = stripe.lock();
-        totals.allocations += s.counters.allocations;
-        totals.frees += s.counters.frees;
-        totals.bytes_allocated += s.counters.bytes_allocated;
+        let s = stripe.0.lock();
+        totals.allocations += s.allocations;
+        totals.frees += s.frees;
+        totals.bytes_allocated += s.bytes_allocated;
         if s.slots.is_null() {
             continue;
         }
+        blocks.reserve(s.len);
         for i in 0..=s.mask {
             // SAFETY: `i` within the locked table.
             let e = unsafe { *s.slots.add(i) };
-            if e.addr != 0 {
+            if e.a != 0 {
                 blocks.push(Block {
-                    address: e.addr,
-                    size: e.size,
-                    stack: e.stack,
+                    address: e.addr(),
+                    size: e.size(),
+                    stack: e.stack(),
                 });
             }
         }
     }
-    totals.peak_bytes = PEAK_BYTES.load(Ordering::Relaxed);
-    totals.peak_blocks = PEAK_BLOCKS.load(Ordering::Relaxed);
     (blocks, totals)
 }
 
 /// Takes every stripe lock (before fork).
 pub fn lock_all() {
     for s in STRIPE.iter() {
-        s.lock_raw();
+        s.0.lock_raw();
     }
 }
 
 /// Releases what `lock_all` took.
 pub fn unlock_all() {
     for s in STRIPE.iter() {
-        s.unlock_raw();
+        s.0.unlock_raw();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Entry;
+
+    #[test]
+    fn entries_pack_every_field() {
+        for (addr, size, stack) in [
+            (0x7fff_ffff_fff8u64, 0u64, 0u32),
+            (0x5555_0000_1230, super::MAX_SIZE, u32::MAX),
+            (0x10, 24, 0x7ffff),
+            (0x18, 1 << 40, 0x80000),
+        ] {
+            let e = Entry::new(addr, size, stack);
+            assert_eq!((e.addr(), e.size(), e.stack()), (addr, size, stack));
+            assert_ne!(e.a, 0);
+        }
     }
 }

@@ -13,12 +13,16 @@ struct leaktrace_thread {
     uint32_t stack_known; /* stack_lo/stack_hi are valid */
     uint64_t stack_lo;
     uint64_t stack_hi;
+    int64_t pending_bytes;   /* live-heap changes not yet published (stats.rs) */
+    int64_t pending_blocks;
+    int64_t seen_live_bytes; /* global figures when last published */
+    int64_t seen_live_blocks;
+    int64_t sample_left;     /* bytes until the next sampled allocation (sampler.rs) */
+    uint64_t rng;            /* xorshift state, 0 until seeded */
     uint64_t frames[LEAKTRACE_MAX_DEPTH + 8]; /* scratch for one stack capture */
 };
 
-static __thread struct leaktrace_thread state __attribute__((tls_model("initial-exec")));
-
-__attribute__((visibility("hidden"))) struct leaktrace_thread *leaktrace_thread_state(void)
-{
-    return &state;
-}
+/* Reached from Rust by an fs-relative load (guard.rs), hence global but
+ * hidden: nothing outside the library sees it. */
+__attribute__((visibility("hidden"), tls_model("initial-exec"))) __thread struct leaktrace_thread
+    leaktrace_thread;

@@ -11,6 +11,7 @@ pub struct Analysis {
     pub sites: Vec<Site>,
     /// All sites, before filtering.
     pub total_sites: usize,
+    /// Estimates when the dump is sampled.
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
     /// Problems met while symbolizing, one line each.
@@ -28,8 +29,19 @@ pub fn analyse(input: Input, options: &ReportOptions) -> Analysis {
         .filter(|s| s.bytes >= options.min_bytes)
         .take(options.top.unwrap_or(usize::MAX))
         .collect();
-    let leaked_bytes = input.dump.blocks.iter().map(|b| b.size).sum();
-    let leaked_blocks = input.dump.blocks.len() as u64;
+    let d = &input.dump;
+    let leaked_bytes = d
+        .blocks
+        .iter()
+        .map(|b| b.size as f64 * d.weight(b.size))
+        .sum::<f64>()
+        .round() as u64;
+    let leaked_blocks = d
+        .blocks
+        .iter()
+        .map(|b| d.weight(b.size))
+        .sum::<f64>()
+        .round() as u64;
     Analysis {
         input,
         sites,

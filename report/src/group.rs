@@ -15,12 +15,23 @@ pub enum GroupBy {
     Function,
 }
 
+/// Weighted sums while grouping.
+#[derive(Default)]
+struct Tally {
+    bytes: f64,
+    blocks: f64,
+    recorded: u64,
+}
+
 /// Leaked memory attributed to one place.
 #[derive(Clone, Debug)]
 pub struct Site {
-    /// Requested bytes.
+    /// Requested bytes (an estimate in a sampled dump).
     pub bytes: u64,
+    /// Blocks (an estimate in a sampled dump).
     pub blocks: u64,
+    /// Blocks actually recorded (equal to `blocks` unless sampled).
+    pub recorded: u64,
     /// Innermost first; with `--group-by function`, the stack of the
     /// site's largest contributor.
     pub frames: Vec<Frame>,
@@ -122,12 +133,15 @@ fn function_key(frame: Option<&Frame>) -> String {
 
 /// Groups the live blocks of `dump` into sites, biggest first.
 pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
-    // Bytes and blocks per stack id.
-    let mut per_id: HashMap<u32, (u64, u64)> = HashMap::new();
+    // Bytes and blocks per stack id; in a sampled dump each recorded block
+    // stands for `weight` blocks.
+    let mut per_id: HashMap<u32, Tally> = HashMap::new();
     for b in &dump.blocks {
+        let w = dump.weight(b.size);
         let e = per_id.entry(b.stack).or_default();
-        e.0 += b.size;
-        e.1 += 1;
+        e.bytes += b.size as f64 * w;
+        e.blocks += w;
+        e.recorded += 1;
     }
     let pcs_of: HashMap<u32, &[u64]> = dump
         .stacks
@@ -136,24 +150,26 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
         .collect();
 
     // Identical stacks stored under different ids merge here.
-    let mut per_stack: HashMap<&[u64], (u64, u64)> = HashMap::new();
-    for (id, (bytes, blocks)) in per_id {
+    let mut per_stack: HashMap<&[u64], Tally> = HashMap::new();
+    for (id, t) in per_id {
         let pcs = pcs_of.get(&id).copied().unwrap_or(&[]);
         let e = per_stack.entry(pcs).or_default();
-        e.0 += bytes;
-        e.1 += blocks;
+        e.bytes += t.bytes;
+        e.blocks += t.blocks;
+        e.recorded += t.recorded;
     }
     let stack_sites: Vec<Site> = per_stack
         .into_iter()
-        .map(|(pcs, (bytes, blocks))| {
+        .map(|(pcs, t)| {
             let frames: Vec<Frame> = pcs
                 .iter()
                 .flat_map(|&pc| symbols.frames(pc).to_vec())
                 .collect();
             let key_frame = key_frame(&frames);
             Site {
-                bytes,
-                blocks,
+                bytes: t.bytes.round() as u64,
+                blocks: t.blocks.round() as u64,
+                recorded: t.recorded,
                 frames,
                 key_frame,
             }
@@ -191,6 +207,7 @@ fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
             Some(m) => {
                 m.bytes += site.bytes;
                 m.blocks += site.blocks;
+                m.recorded += site.recorded;
             }
             None => {
                 order.push(key.clone());

@@ -13,6 +13,11 @@ pub struct JsonReport {
     pub cmdline: Vec<String>,
     pub trigger: String,
     pub dump: String,
+    /// True when only a sample of allocations was recorded: then `bytes`
+    /// and `blocks` everywhere are estimates.
+    pub sampled: bool,
+    /// Mean bytes between samples, when sampled.
+    pub sample_bytes: Option<u64>,
     pub start_time_ns: u64,
     pub dump_time_ns: u64,
     pub totals: JsonTotals,
@@ -35,6 +40,8 @@ pub struct JsonTotals {
 pub struct JsonSite {
     pub bytes: u64,
     pub blocks: u64,
+    /// Blocks recorded in the dump (fewer than `blocks` when sampled).
+    pub recorded_blocks: u64,
     /// The innermost function of the program's own code.
     pub function: Option<String>,
     pub frames: Vec<JsonFrame>,
@@ -74,6 +81,8 @@ pub fn report(a: &Analysis) -> JsonReport {
         cmdline: d.process.cmdline.clone(),
         trigger: d.process.trigger.name(),
         dump: a.input.path.clone(),
+        sampled: d.sample_bytes.is_some(),
+        sample_bytes: d.sample_bytes,
         start_time_ns: d.process.start_ns,
         dump_time_ns: d.process.dump_ns,
         totals: JsonTotals {
@@ -92,6 +101,7 @@ pub fn report(a: &Analysis) -> JsonReport {
             .map(|s| JsonSite {
                 bytes: s.bytes,
                 blocks: s.blocks,
+                recorded_blocks: s.recorded,
                 function: s.frames.get(s.key_frame).and_then(|f| f.function.clone()),
                 frames: s.frames.iter().map(JsonFrame::from).collect(),
             })

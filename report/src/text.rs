@@ -98,13 +98,21 @@ pub fn render(a: &Analysis, style: &Style) -> String {
     );
     let _ = writeln!(out, "command: {}", p.cmdline.join(" "));
     let _ = writeln!(out, "dump: {}", a.input.path);
+    if let Some(mean) = d.sample_bytes {
+        let _ = writeln!(
+            out,
+            "sampled: about one allocation per {} recorded; figures marked ~ are estimates",
+            plural(mean, "byte", "bytes")
+        );
+    }
+    let est = if d.sample_bytes.is_some() { "~" } else { "" };
     for w in &a.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "LEAK SUMMARY");
     let leaked = format!(
-        "{} in {} from {}",
+        "{est}{} in {est}{} from {}",
         plural(a.leaked_bytes, "byte", "bytes"),
         plural(a.leaked_blocks, "block", "blocks"),
         plural(a.total_sites as u64, "call site", "call sites")
@@ -144,8 +152,8 @@ pub fn render(a: &Analysis, style: &Style) -> String {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{} in {}  {}",
-            style.bold(&plural(s.bytes, "byte", "bytes")),
+            "{} in {est}{}  {}",
+            style.bold(&format!("{est}{}", plural(s.bytes, "byte", "bytes"))),
             plural(s.blocks, "block", "blocks"),
             style.dim(&format!("(site {} of {})", i + 1, a.total_sites))
         );

@@ -1,0 +1,85 @@
+/* Allocation-bound churn: each operation frees one block of a live set and
+ * allocates a new one of 16-512 bytes, from one of 50 call sites reached at
+ * a call depth of 10-30.
+ *   churn THREADS OPS_PER_THREAD LIVE_PER_THREAD
+ * Prints the number of malloc+free pairs done. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NOINLINE __attribute__((noinline, noclone))
+#define USE(p) __asm__ volatile("" : : "r"(p) : "memory")
+
+typedef void *(*site_fn)(size_t);
+
+/* 50 distinct allocation sites. */
+#define SITE(n) NOINLINE static void *site_##n(size_t s) { void *p = malloc(s); USE(p); return p; }
+#define TEN(a) SITE(a##0) SITE(a##1) SITE(a##2) SITE(a##3) SITE(a##4) SITE(a##5) SITE(a##6) SITE(a##7) SITE(a##8) SITE(a##9)
+TEN(1) TEN(2) TEN(3) TEN(4) TEN(5)
+#define REF(n) site_##n,
+#define TENREF(a) REF(a##0) REF(a##1) REF(a##2) REF(a##3) REF(a##4) REF(a##5) REF(a##6) REF(a##7) REF(a##8) REF(a##9)
+static site_fn sites[50] = {TENREF(1) TENREF(2) TENREF(3) TENREF(4) TENREF(5)};
+
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Descends `depth` frames, then allocates from `site`. */
+NOINLINE static void *descend(int depth, int site, size_t size)
+{
+    if (depth == 0)
+        return sites[site](size);
+    void *p = descend(depth - 1, site, size);
+    USE(&depth);
+    return p;
+}
+
+struct job {
+    long ops;
+    long live;
+    uint64_t seed;
+};
+
+static void *worker(void *arg)
+{
+    struct job *j = arg;
+    void **slots = calloc(j->live, sizeof(void *));
+    uint64_t s = j->seed;
+    for (long i = 0; i < j->ops; i++) {
+        uint64_t r = next_rand(&s);
+        long slot = (long)(r % (uint64_t)j->live);
+        free(slots[slot]);
+        int site = (int)((r >> 20) % 50);
+        int depth = 10 + (int)((r >> 30) % 21);
+        size_t size = 16 + (size_t)((r >> 40) % 497);
+        slots[slot] = descend(depth, site, size);
+    }
+    for (long i = 0; i < j->live; i++)
+        free(slots[i]);
+    free(slots);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 1;
+    long ops = argc > 2 ? atol(argv[2]) : 2000000;
+    long live = argc > 3 ? atol(argv[3]) : 10000;
+    pthread_t t[64];
+    struct job jobs[64];
+    if (threads < 1 || threads > 64)
+        return 2;
+    for (int i = 0; i < threads; i++) {
+        jobs[i] = (struct job){ops, live, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+        pthread_create(&t[i], NULL, worker, &jobs[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    printf("%ld\n", ops * threads);
+    return 0;
+}

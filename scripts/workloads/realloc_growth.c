@@ -1,0 +1,31 @@
+/* Buffers grown by realloc from 16 bytes to 64 KiB, doubling, then freed.
+ *   realloc_growth ROUNDS    prints the number of allocator calls */
+#include <stdio.h>
+#include <stdlib.h>
+
+#define USE(p) __asm__ volatile("" : : "r"(p) : "memory")
+
+int main(int argc, char **argv)
+{
+    long rounds = argc > 1 ? atol(argv[1]) : 100000;
+    long calls = 0;
+    void *keep[16];
+    for (long r = 0; r < rounds; r++) {
+        for (int b = 0; b < 16; b++) {
+            void *p = malloc(16);
+            calls++;
+            for (size_t s = 32; s <= 65536; s *= 2) {
+                p = realloc(p, s);
+                USE(p);
+                calls++;
+            }
+            keep[b] = p;
+        }
+        for (int b = 0; b < 16; b++) {
+            free(keep[b]);
+            calls++;
+        }
+    }
+    printf("%ld\n", calls / 2);
+    return 0;
+}
