@@ -25,6 +25,8 @@ pub fn write(trigger: Trigger, start_ns: u64) {
 }
 
 fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64) -> io::Result<()> {
+    // The moment the dump began: the file's mtime minus this is the dump's cost.
+    let began = sys::now_ns();
     modules::refresh();
     let (blocks, mut totals) = table::snapshot();
     (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
@@ -36,7 +38,7 @@ fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64)
         pid,
         ppid: sys::getppid(),
         start_ns,
-        dump_ns: sys::now_ns(),
+        dump_ns: began,
         trigger,
         snapshot: 0,
         exe: fs::read_link("/proc/self/exe")

@@ -1,6 +1,8 @@
 /* Allocation-bound churn: each operation frees one block of a live set and
- * allocates a new one of 16-512 bytes, from one of 50 call sites reached at
- * a call depth of 10-30.
+ * allocates a new one of 16-512 bytes, from one of 50 call sites, each
+ * reached at its own call depth between 10 and 30. (heaptrack 1.4 exhausts
+ * memory, 18 GB, and aborts when one site is reached at several depths, so
+ * each site keeps one depth: the comparison must run under both tools.)
  *   churn THREADS OPS_PER_THREAD LIVE_PER_THREAD
  * Prints the number of malloc+free pairs done. */
 #include <pthread.h>
@@ -29,14 +31,35 @@ static uint64_t next_rand(uint64_t *s)
     return *s;
 }
 
-/* Descends `depth` frames, then allocates from `site`. */
-NOINLINE static void *descend(int depth, int site, size_t size)
+/* 30 distinct levels of calls; level_N descends `depth` more levels, then
+ * allocates from `site`. */
+#define LEVEL(n, next)                                                         \
+    NOINLINE static void *level_##n(int depth, int site, size_t size)         \
+    {                                                                          \
+        if (depth == 0)                                                        \
+            return sites[site](size);                                          \
+        void *p = next(depth - 1, site, size);                                 \
+        USE(&depth);                                                           \
+        return p;                                                              \
+    }
+NOINLINE static void *level_bottom(int depth, int site, size_t size)
 {
-    if (depth == 0)
-        return sites[site](size);
-    void *p = descend(depth - 1, site, size);
-    USE(&depth);
-    return p;
+    (void)depth;
+    return sites[site](size);
+}
+LEVEL(30, level_bottom) LEVEL(29, level_30) LEVEL(28, level_29) LEVEL(27, level_28)
+LEVEL(26, level_27) LEVEL(25, level_26) LEVEL(24, level_25) LEVEL(23, level_24)
+LEVEL(22, level_23) LEVEL(21, level_22) LEVEL(20, level_21) LEVEL(19, level_20)
+LEVEL(18, level_19) LEVEL(17, level_18) LEVEL(16, level_17) LEVEL(15, level_16)
+LEVEL(14, level_15) LEVEL(13, level_14) LEVEL(12, level_13) LEVEL(11, level_12)
+LEVEL(10, level_11) LEVEL(9, level_10) LEVEL(8, level_9) LEVEL(7, level_8)
+LEVEL(6, level_7) LEVEL(5, level_6) LEVEL(4, level_5) LEVEL(3, level_4)
+LEVEL(2, level_3) LEVEL(1, level_2)
+
+/* Allocates from `site` at a call depth of `depth` (1-30) below here. */
+static void *descend(int depth, int site, size_t size)
+{
+    return level_1(depth - 1, site, size);
 }
 
 struct job {
@@ -55,7 +78,7 @@ static void *worker(void *arg)
         long slot = (long)(r % (uint64_t)j->live);
         free(slots[slot]);
         int site = (int)((r >> 20) % 50);
-        int depth = 10 + (int)((r >> 30) % 21);
+        int depth = 10 + site % 21;
         size_t size = 16 + (size_t)((r >> 40) % 497);
         slots[slot] = descend(depth, site, size);
     }
