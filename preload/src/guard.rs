@@ -20,6 +20,8 @@ pub struct ThreadState {
     pub sample_left: i64,
     pub rng: u64,
     pub frames: [u64; MAX_DEPTH + 8],
+    pub memo_current: u64,
+    pub memo: [crate::unwind::Memo; 2],
 }
 
 extern "C" {
@@ -80,6 +82,14 @@ pub fn enter() -> Option<Busy> {
         (*state).busy = 1;
     }
     Some(Busy { state })
+}
+
+/// The calling thread's state without entering the library, for the few
+/// fields that need no guard (the sampling countdown).
+#[inline(always)]
+pub fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> R {
+    // SAFETY: this thread's own TLS block; `f` cannot keep the borrow.
+    f(unsafe { &mut *leaktrace_thread_state() })
 }
 
 /// Clears the busy flag left set by `core::mem::forget` of a guard (the

@@ -4,17 +4,19 @@
 //! returned, with the same errno. Recording happens with the thread's guard
 //! held and under `catch_unwind`; errno is saved around it.
 
-use crate::guard::Busy;
+use crate::guard::{self, Busy};
 use crate::table::Inserted;
 use crate::{config, lifecycle, modules, real, sampler, stacks, stats, sys, table, unwind};
 use core::ffi::c_void;
 
-/// Whether this allocation is to be recorded: always, unless sampling
-/// (`LEAKTRACE_SAMPLE`) passes over it. Touches no errno.
+/// Whether an allocation of `size` bytes is to be recorded: always, unless
+/// sampling (`LEAKTRACE_SAMPLE`) passes over it. Decided before the
+/// allocation, without entering the library, so that an allocation passed
+/// over costs a countdown and nothing else. Touches no errno.
 #[inline(always)]
-fn chosen(busy: &mut Busy, size: usize) -> bool {
+fn chosen(size: usize) -> bool {
     let mean = config::sample_bytes();
-    mean == 0 || sampler::take(busy.state(), size, mean)
+    mean == 0 || guard::with_state(|state| sampler::take(state, size, mean))
 }
 
 /// Records a successful allocation.
@@ -57,11 +59,14 @@ fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<(u64, u32)> {
 
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    if !chosen(size) {
+        return real::malloc(size);
+    }
     let Some(mut busy) = lifecycle::enter() else {
         return real::malloc(size);
     };
     let p = real::malloc(size);
-    if !p.is_null() && chosen(&mut busy, size) {
+    if !p.is_null() {
         after_alloc(&mut busy, p, size);
     }
     p
@@ -72,22 +77,27 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    // Nothing recorded can be at `p`: no need to enter the library.
+    if !table::may_hold(p as u64) {
+        return real::free(p);
+    }
     let mut busy = lifecycle::enter();
     if let Some(b) = busy.as_mut() {
-        if table::may_hold(p as u64) {
-            before_free(b, p);
-        }
+        before_free(b, p);
     }
     real::free(p);
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    if !chosen(n.wrapping_mul(size)) {
+        return real::calloc(n, size);
+    }
     let Some(mut busy) = lifecycle::enter() else {
         return real::calloc(n, size);
     };
     let p = real::calloc(n, size);
-    if !p.is_null() && chosen(&mut busy, n.wrapping_mul(size)) {
+    if !p.is_null() {
         after_alloc(&mut busy, p, n.wrapping_mul(size));
     }
     p
@@ -95,12 +105,17 @@ pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 
 #[no_mangle]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    let record = chosen(size);
+    // Neither the old block nor the new one concerns us.
+    if !record && (p.is_null() || !table::may_hold(p as u64)) {
+        return real::realloc(p, size);
+    }
     let Some(mut busy) = lifecycle::enter() else {
         return real::realloc(p, size);
     };
     if p.is_null() {
         let q = real::malloc(size);
-        if !q.is_null() && chosen(&mut busy, size) {
+        if !q.is_null() {
             after_alloc(&mut busy, q, size);
         }
         return q;
@@ -113,8 +128,10 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         None
     };
     let q = real::realloc(p, size);
-    if !q.is_null() && chosen(&mut busy, size) {
-        after_alloc(&mut busy, q, size);
+    if !q.is_null() {
+        if record {
+            after_alloc(&mut busy, q, size);
+        }
     } else if size != 0 {
         // Failed: the old block is still there, unchanged.
         if let Some((old_size, stack)) = old {
@@ -142,11 +159,14 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
 
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
+    if !chosen(size) {
+        return real::posix_memalign(out, align, size);
+    }
     let Some(mut busy) = lifecycle::enter() else {
         return real::posix_memalign(out, align, size);
     };
     let r = real::posix_memalign(out, align, size);
-    if r == 0 && !(*out).is_null() && chosen(&mut busy, size) {
+    if r == 0 && !(*out).is_null() {
         after_alloc(&mut busy, *out, size);
     }
     r
@@ -154,11 +174,14 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 
 #[no_mangle]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    if !chosen(size) {
+        return real::aligned_alloc(align, size);
+    }
     let Some(mut busy) = lifecycle::enter() else {
         return real::aligned_alloc(align, size);
     };
     let p = real::aligned_alloc(align, size);
-    if !p.is_null() && chosen(&mut busy, size) {
+    if !p.is_null() {
         after_alloc(&mut busy, p, size);
     }
     p
@@ -166,11 +189,14 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
 
 #[no_mangle]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    if !chosen(size) {
+        return real::memalign(align, size);
+    }
     let Some(mut busy) = lifecycle::enter() else {
         return real::memalign(align, size);
     };
     let p = real::memalign(align, size);
-    if !p.is_null() && chosen(&mut busy, size) {
+    if !p.is_null() {
         after_alloc(&mut busy, p, size);
     }
     p

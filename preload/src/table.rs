@@ -10,7 +10,7 @@
 
 use crate::lock::SpinLock;
 use crate::sys;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use leaktrace_format::{Block, Totals};
 
 const STRIPES: usize = 512;
@@ -77,10 +77,17 @@ unsafe impl Send for Stripe {}
 #[repr(align(64))]
 struct Padded(SpinLock<Stripe>);
 
-/// One byte per stripe, non-zero while the stripe holds a block; dense (8
-/// cache lines) so that `may_hold` is an L1 hit, and written only when a
-/// stripe turns empty or non-empty.
-static NON_EMPTY: [AtomicU8; STRIPES] = [const { AtomicU8::new(0) }; STRIPES];
+/// When sampling, a counting filter of the recorded blocks by address hash,
+/// so that the free of a block that was never recorded (nearly all of them)
+/// is decided by one load. Not kept when every block is recorded: then it
+/// would only add a shared write to each operation.
+static FILTER: [AtomicU32; FILTER_SIZE] = [const { AtomicU32::new(0) }; FILTER_SIZE];
+const FILTER_SIZE: usize = 8192;
+
+#[inline(always)]
+fn filter_of(h: u64) -> &'static AtomicU32 {
+    &FILTER[(h >> 51) as usize % FILTER_SIZE]
+}
 
 static STRIPE: [Padded; STRIPES] = [const {
     Padded(SpinLock::new(Stripe {
@@ -146,8 +153,8 @@ pub fn insert(addr: u64, size: u64, stack: u32) -> Inserted {
         if e.a == 0 {
             *e = entry;
             s.len += 1;
-            if s.len == 1 {
-                NON_EMPTY[index].store(1, Ordering::Relaxed);
+            if crate::config::sample_bytes() != 0 {
+                filter_of(h).fetch_add(1, Ordering::Relaxed);
             }
             return Inserted::New;
         }
@@ -160,24 +167,22 @@ pub fn insert(addr: u64, size: u64, stack: u32) -> Inserted {
     }
 }
 
-/// False when the block cannot be in the table (its stripe is empty):
-/// lets a free skip all work, the common case when sampling. A block is
-/// inserted before its address is handed out, so its own free sees it.
+/// False when the block cannot be in the table: lets a free skip all work,
+/// the common case when sampling. A block is inserted before its address is
+/// handed out, so its own free sees it counted.
 #[inline(always)]
 pub fn may_hold(addr: u64) -> bool {
-    NON_EMPTY[stripe_index(addr, hash(addr))].load(Ordering::Relaxed) != 0
+    crate::config::sample_bytes() == 0 || filter_of(hash(addr)).load(Ordering::Relaxed) != 0
 }
 
 /// Forgets a block; returns its size and stack if it was known.
 #[inline]
 pub fn remove(addr: u64) -> Option<(u64, u32)> {
-    let h = hash(addr);
-    let index = stripe_index(addr, h);
-    // An empty stripe cannot hold the block (see `may_hold`).
-    if NON_EMPTY[index].load(Ordering::Relaxed) == 0 {
+    if !may_hold(addr) {
         return None;
     }
-    let mut s = STRIPE[index].0.lock();
+    let h = hash(addr);
+    let mut s = STRIPE[stripe_index(addr, h)].0.lock();
     if s.slots.is_null() {
         return None;
     }
@@ -220,8 +225,8 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
     // SAFETY: as above.
     unsafe { (*s.slots.add(hole)).a = 0 };
     s.len -= 1;
-    if s.len == 0 {
-        NON_EMPTY[index].store(0, Ordering::Relaxed);
+    if crate::config::sample_bytes() != 0 {
+        filter_of(h).fetch_sub(1, Ordering::Relaxed);
     }
     s.frees += 1;
     Some((found.size(), found.stack()))

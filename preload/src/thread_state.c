@@ -7,6 +7,18 @@
 #include <stdint.h>
 
 #define LEAKTRACE_MAX_DEPTH 1024
+#define LEAKTRACE_REMEMBERED 256
+
+/* One capture's frames (unwind/memo.rs). */
+struct leaktrace_memo {
+    uint32_t len;
+    uint32_t complete;
+    uint64_t generation;
+    uint64_t pc[LEAKTRACE_REMEMBERED];
+    uint64_t sp[LEAKTRACE_REMEMBERED];
+    uint64_t bp[LEAKTRACE_REMEMBERED];
+    uint64_t slot[LEAKTRACE_REMEMBERED];
+};
 
 struct leaktrace_thread {
     uint32_t busy;        /* non-zero while the thread is inside the library */
@@ -20,6 +32,8 @@ struct leaktrace_thread {
     int64_t sample_left;     /* bytes until the next sampled allocation (sampler.rs) */
     uint64_t rng;            /* xorshift state, 0 until seeded */
     uint64_t frames[LEAKTRACE_MAX_DEPTH + 8]; /* scratch for one stack capture */
+    uint64_t memo_current;                    /* which memo holds the last capture */
+    struct leaktrace_memo memo[2];
 };
 
 /* Reached from Rust by an fs-relative load (guard.rs), hence global but

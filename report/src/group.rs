@@ -158,6 +158,11 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
         e.blocks += t.blocks;
         e.recorded += t.recorded;
     }
+    let all_pcs: Vec<u64> = per_stack
+        .keys()
+        .flat_map(|pcs| pcs.iter().copied())
+        .collect();
+    symbols.prefetch(&all_pcs);
     let stack_sites: Vec<Site> = per_stack
         .into_iter()
         .map(|(pcs, t)| {

@@ -116,60 +116,74 @@ impl Symbolizer {
 
     fn load(&mut self, i: usize) -> Option<&ModuleInfo> {
         if self.loaded[i].is_none() {
-            let info = self.open(i);
-            self.loaded[i] = Some(info);
+            let opened = open_module(&self.modules[i], &self.debug_roots);
+            self.take_warning(&opened);
+            self.loaded[i] = Some(opened.info);
         }
         self.loaded[i].as_ref().and_then(Option::as_ref)
     }
 
-    fn open(&mut self, i: usize) -> Option<ModuleInfo> {
-        let m = &self.modules[i];
-        if is_pseudo(&m.path) {
-            return None;
+    fn take_warning(&mut self, opened: &Opened) {
+        if let Some(w) = &opened.warning {
+            self.warnings.push(w.clone());
+            self.incomplete = true;
         }
-        let path = Path::new(&m.path);
-        let binary = match ElfFile::open(path) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                self.warnings.push(format!(
-                    "cannot read {}: {e}; its frames are shown as module+offset",
-                    m.path
-                ));
-                self.incomplete = true;
-                None
+    }
+
+    /// Resolves many addresses at once, one module per thread: opening a
+    /// module's files and parsing its DWARF is the expensive part, and
+    /// modules are independent. Later `frames` calls hit the cache.
+    pub fn prefetch(&mut self, pcs: &[u64]) {
+        let mut by_module: Vec<Vec<u64>> = vec![Vec::new(); self.modules.len()];
+        let mut seen = std::collections::HashSet::new();
+        for &pc in pcs {
+            if self.cache.contains_key(&pc) || !seen.insert(pc) {
+                continue;
             }
-        };
-        if let Some(b) = &binary {
-            if let Some(id) = b.build_id() {
-                if !m.build_id.is_empty() && id != m.build_id {
-                    self.warnings.push(format!(
-                        "{} has build-id {} but the traced program ran build-id {}: it was rebuilt or \
-                         replaced since; its frames are shown as module+offset",
-                        m.path,
-                        hex(&id),
-                        hex(&m.build_id)
-                    ));
-                    self.incomplete = true;
-                    return None;
+            if let Some(i) = self.module_of(pc) {
+                if self.loaded[i].is_none() {
+                    by_module[i].push(pc);
                 }
             }
         }
-        let debug = find_debug_file(path, &m.build_id, binary.as_ref(), &self.debug_roots);
-        let mut symbols = Vec::new();
-        let mut dwarf = None;
-        for elf in debug.iter().chain(binary.iter()) {
-            if dwarf.is_none() && elf.has_dwarf() {
-                dwarf = dwarf_context(elf);
-            }
-            let table = SymbolTable::new(elf);
-            if !table.entries.is_empty() {
-                symbols.push(table);
-            }
+        let work: Vec<(usize, Vec<u64>)> = by_module
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        if work.is_empty() {
+            return;
         }
-        if binary.is_none() && debug.is_none() {
-            return None;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(work.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(Vec::new());
+        let (modules, roots) = (&self.modules, &self.debug_roots);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((i, pcs)) = work.get(k) else { break };
+                    let module = &modules[*i];
+                    let opened = open_module(module, roots);
+                    let frames: Vec<(u64, Vec<Frame>)> = pcs
+                        .iter()
+                        .map(|&pc| (pc, resolve_in(opened.info.as_ref(), module, pc)))
+                        .collect();
+                    if let Ok(mut d) = done.lock() {
+                        d.push((*i, opened, frames));
+                    }
+                });
+            }
+        });
+        let mut done = done.into_inner().unwrap_or_default();
+        done.sort_by_key(|d| d.0); // warnings in module order
+        for (i, opened, frames) in done {
+            self.take_warning(&opened);
+            self.loaded[i] = Some(opened.info);
+            self.cache.extend(frames);
         }
-        Some(ModuleInfo { dwarf, symbols })
     }
 
     /// The frames of return address `pc` (several when code was inlined).
@@ -193,60 +207,123 @@ impl Symbolizer {
                 offset: pc,
             }];
         };
-        let module = self.modules[i].path.clone();
-        let offset = pc.wrapping_sub(self.modules[i].bias);
-        let base = Frame {
-            function: None,
-            file: None,
-            line: None,
-            inlined: false,
-            module,
-            address: pc,
-            offset,
-        };
-        // A return address points after the call: look up the call itself.
-        let probe = offset.saturating_sub(1);
-        let Some(info) = self.load(i) else {
-            return vec![base];
-        };
-        let mut frames = Vec::new();
-        if let Some(ctx) = &info.dwarf {
-            if let Ok(mut iter) = ctx.find_frames(probe).skip_all_loads() {
-                while let Ok(Some(f)) = iter.next() {
-                    let function = f
-                        .function
-                        .as_ref()
-                        .and_then(|n| n.demangle().ok())
-                        .map(|n| n.into_owned());
-                    let (file, line) = match f.location {
-                        Some(l) => (l.file.map(str::to_string), l.line),
-                        None => (None, None),
-                    };
-                    frames.push(Frame {
-                        function,
-                        file,
-                        line,
-                        inlined: true,
-                        ..base.clone()
-                    });
-                }
-            }
-        }
-        if let Some(last) = frames.last_mut() {
-            last.inlined = false;
-        } else {
-            frames.push(base);
-        }
-        // DWARF without a name (or no DWARF at all): the symbol table.
-        let outer = frames.len() - 1;
-        if frames[outer].function.is_none() {
-            if let Some(name) = info.symbols.iter().find_map(|t| t.lookup(probe)) {
-                frames[outer].function =
-                    Some(addr2line::demangle_auto(name.into(), None).into_owned());
-            }
-        }
-        frames
+        self.load(i);
+        let info = self.loaded[i].as_ref().and_then(Option::as_ref);
+        resolve_in(info, &self.modules[i], pc)
     }
+}
+
+/// A module's files, opened; `warning` says what went wrong, if anything.
+struct Opened {
+    info: Option<ModuleInfo>,
+    warning: Option<String>,
+}
+
+/// Opens the binary of `m` (checking its build-id) and its debug file.
+fn open_module(m: &Module, roots: &[std::path::PathBuf]) -> Opened {
+    let none = |warning: Option<String>| Opened {
+        info: None,
+        warning,
+    };
+    if is_pseudo(&m.path) {
+        return none(None);
+    }
+    let path = Path::new(&m.path);
+    let (binary, warning) = match ElfFile::open(path) {
+        Ok(b) => (Some(b), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "cannot read {}: {e}; its frames are shown as module+offset",
+                m.path
+            )),
+        ),
+    };
+    if let Some(id) = binary.as_ref().and_then(ElfFile::build_id) {
+        if !m.build_id.is_empty() && id != m.build_id {
+            return none(Some(format!(
+                "{} has build-id {} but the traced program ran build-id {}: it was rebuilt or \
+                 replaced since; its frames are shown as module+offset",
+                m.path,
+                hex(&id),
+                hex(&m.build_id)
+            )));
+        }
+    }
+    let debug = find_debug_file(path, &m.build_id, binary.as_ref(), roots);
+    let mut symbols = Vec::new();
+    let mut dwarf = None;
+    for elf in debug.iter().chain(binary.iter()) {
+        if dwarf.is_none() && elf.has_dwarf() {
+            dwarf = dwarf_context(elf);
+        }
+        let table = SymbolTable::new(elf);
+        if !table.entries.is_empty() {
+            symbols.push(table);
+        }
+    }
+    if binary.is_none() && debug.is_none() {
+        return none(warning);
+    }
+    Opened {
+        info: Some(ModuleInfo { dwarf, symbols }),
+        warning,
+    }
+}
+
+/// The frames of `pc` in module `m`, from what is known of it.
+fn resolve_in(info: Option<&ModuleInfo>, m: &Module, pc: u64) -> Vec<Frame> {
+    let offset = pc.wrapping_sub(m.bias);
+    let base = Frame {
+        function: None,
+        file: None,
+        line: None,
+        inlined: false,
+        module: m.path.clone(),
+        address: pc,
+        offset,
+    };
+    // A return address points after the call: look up the call itself.
+    let probe = offset.saturating_sub(1);
+    let Some(info) = info else {
+        return vec![base];
+    };
+    let mut frames = Vec::new();
+    if let Some(ctx) = &info.dwarf {
+        if let Ok(mut iter) = ctx.find_frames(probe).skip_all_loads() {
+            while let Ok(Some(f)) = iter.next() {
+                let function = f
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.demangle().ok())
+                    .map(|n| n.into_owned());
+                let (file, line) = match f.location {
+                    Some(l) => (l.file.map(str::to_string), l.line),
+                    None => (None, None),
+                };
+                frames.push(Frame {
+                    function,
+                    file,
+                    line,
+                    inlined: true,
+                    ..base.clone()
+                });
+            }
+        }
+    }
+    if let Some(last) = frames.last_mut() {
+        last.inlined = false;
+    } else {
+        frames.push(base);
+    }
+    // DWARF without a name (or no DWARF at all): the symbol table.
+    let outer = frames.len() - 1;
+    if frames[outer].function.is_none() {
+        if let Some(name) = info.symbols.iter().find_map(|t| t.lookup(probe)) {
+            frames[outer].function = Some(addr2line::demangle_auto(name.into(), None).into_owned());
+        }
+    }
+    frames
 }
 
 fn dwarf_context(elf: &ElfFile) -> Option<Context<Reader>> {

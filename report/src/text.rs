@@ -127,19 +127,30 @@ pub fn render(a: &Analysis, style: &Style) -> String {
         }
     );
     let t = &d.totals;
-    let _ = writeln!(
-        out,
-        "   allocated:   {} in {}; {}",
-        plural(t.bytes_allocated, "byte", "bytes"),
-        plural(t.allocations, "allocation", "allocations"),
-        plural(t.frees, "free", "frees")
-    );
-    let _ = writeln!(
-        out,
-        "   peak:        {} in {}",
-        plural(t.peak_bytes, "byte", "bytes"),
-        plural(t.peak_blocks, "block", "blocks")
-    );
+    if d.sample_bytes.is_some() {
+        // Counters of a sampled run count the recorded allocations only.
+        let _ = writeln!(
+            out,
+            "   recorded:    {} ({}) and {} of the sample",
+            plural(t.allocations, "allocation", "allocations"),
+            plural(t.bytes_allocated, "byte", "bytes"),
+            plural(t.frees, "free", "frees")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "   allocated:   {} in {}; {}",
+            plural(t.bytes_allocated, "byte", "bytes"),
+            plural(t.allocations, "allocation", "allocations"),
+            plural(t.frees, "free", "frees")
+        );
+        let _ = writeln!(
+            out,
+            "   peak:        {} in {}",
+            plural(t.peak_bytes, "byte", "bytes"),
+            plural(t.peak_blocks, "block", "blocks")
+        );
+    }
     if a.sites.len() < a.total_sites {
         let _ = writeln!(
             out,

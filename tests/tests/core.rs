@@ -248,3 +248,37 @@ fn stacks_are_interned_and_inline_frames_shown() {
         "an inlined frame is followed by its host"
     );
 }
+
+#[test]
+fn same_inner_frames_under_different_callers() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("same_depth", v), &[], &[]);
+        let r = report(run.dump(), "stack");
+        for caller in ["caller_a", "caller_b"] {
+            let site = r["sites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| {
+                    s["frames"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|f| f["function"] == caller)
+                })
+                .unwrap_or_else(|| panic!("{v:?}: no site through {caller}: {r}"));
+            assert_eq!(
+                (site["bytes"].as_u64(), site["blocks"].as_u64()),
+                (Some(2000), Some(50)),
+                "{v:?} {caller}"
+            );
+            let names: Vec<&str> = site["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["function"].as_str().unwrap_or("?"))
+                .collect();
+            assert_eq!(&names[..4], &["leaf", "middle", caller, "main"], "{v:?}");
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Stack capture without frame pointers, at nearly frame-pointer cost.
+//!
+//! On x86_64 the return address of a frame always sits at CFA − 8, so one
+//! frame step needs only two facts from the DWARF call-frame information:
+//! how to compute the CFA (RSP or RBP plus an offset) and where the caller's
+//! RBP was saved. [`rules`] computes those facts once per return address and
+//! caches them; a warm step is one cache load and one or two stack reads.
+//! Where a frame keeps the standard frame pointer, a run of frames is
+//! followed along the RBP chain first and checked against the rules after.
+//! [`memo`] stops a walk early when it reaches the part of the stack the
+//! thread's previous capture already walked.
+//!
+//! Code with no unwind information falls back to the RBP chain. Every stack
+//! read is checked against the thread's stack bounds (`[initial RSP, top)`),
+//! so a wrong rule stops the walk instead of faulting.
+
+mod memo;
+mod rules;
+
+use crate::guard::ThreadState;
+use crate::modules;
+pub use memo::Memo;
+use memo::REMEMBERED;
+pub use rules::clear_cache;
+use rules::{has_frame_pointer_rule, rule_for, Rule, FRAME_POINTER_RULE};
+
+/// Frames followed at once along the frame-pointer chain before checking.
+const RUN: usize = 32;
+
+/// Captures the calling thread's stack into `state.frames`, innermost
+/// first, without the library's own frames. Returns the number of frames.
+#[inline(never)]
+pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
+    let (pc, sp, bp): (u64, u64, u64);
+    // SAFETY: reads three registers; touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "lea {pc}, [rip]",
+            "mov {sp}, rsp",
+            "mov {bp}, rbp",
+            pc = out(reg) pc,
+            sp = out(reg) sp,
+            bp = out(reg) bp,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    if state.stack_known == 0 {
+        learn_stack_bounds(state, sp);
+    }
+    if modules::is_dirty() {
+        modules::refresh();
+    }
+    let hi = state.stack_hi;
+    if sp.saturating_add(8) > hi || sp < state.stack_lo {
+        // A stack we do not know (sigaltstack, a coroutine): no safe reads.
+        return 0;
+    }
+    let generation = rules::GENERATION.load(core::sync::atomic::Ordering::Relaxed);
+    let current = (state.memo_current & 1) as usize;
+    let (first, second) = state.memo.split_at_mut(1);
+    let (prev, next) = if current == 0 {
+        (&first[0], &mut second[0])
+    } else {
+        (&second[0], &mut first[0])
+    };
+    next.generation = generation;
+    next.complete = 0;
+    let mut walker = Walker {
+        stack: Stack { lo: sp, hi },
+        out: &mut state.frames[..depth.min(crate::guard::MAX_DEPTH)],
+        n: 0,
+        prev_len: if prev.generation == generation {
+            prev.len as usize
+        } else {
+            0
+        },
+        prev,
+        next,
+        cursor: 0,
+    };
+    walker.walk(Regs { pc, sp, bp });
+    let n = walker.n;
+    walker.next.len = n.min(REMEMBERED) as u32;
+    if n > REMEMBERED {
+        walker.next.complete = 0;
+    }
+    state.memo_current ^= 1;
+    n
+}
+
+/// Bounds-checked reads of the current thread's stack.
+#[derive(Clone, Copy)]
+pub struct Stack {
+    lo: u64,
+    hi: u64,
+}
+
+impl Stack {
+    /// The word at `addr`, if it lies inside `[lo, hi)` and is aligned.
+    #[inline(always)]
+    pub fn read(self, addr: u64) -> Option<u64> {
+        // One unsigned compare covers both bounds (`hi - lo >= 8` is checked
+        // by `capture`).
+        if addr.wrapping_sub(self.lo) > self.hi - self.lo - 8 || addr & 7 != 0 {
+            return None;
+        }
+        // SAFETY: `addr` is an aligned word between the stack pointer at the
+        // capture and the top of this thread's stack, which is mapped.
+        Some(unsafe { (addr as *const u64).read_volatile() })
+    }
+}
+
+/// Registers of the frame being unwound.
+#[derive(Clone, Copy)]
+struct Regs {
+    pc: u64,
+    sp: u64,
+    bp: u64,
+}
+
+/// What to do after a frame is emitted.
+enum Next {
+    Go,
+    Stop,
+    /// The rest came from the previous capture, which was cut short: walk
+    /// on from its last frame.
+    Resume(Regs),
+}
+
+/// One walk: the frames found so far and the previous capture.
+struct Walker<'a> {
+    stack: Stack,
+    out: &'a mut [u64],
+    n: usize,
+    prev: &'a Memo,
+    prev_len: usize,
+    next: &'a mut Memo,
+    /// First frame of `prev` not below the current stack pointer.
+    cursor: usize,
+}
+
+impl Walker<'_> {
+    /// Steps from frame to frame, applying each frame's cached rule; where
+    /// the rule is the standard frame-pointer rule, a run of frames is
+    /// followed along the RBP chain first and checked after (the checks are
+    /// independent loads the CPU overlaps).
+    fn walk(&mut self, start: Regs) {
+        let mut r = start;
+        let mut first = true;
+        // Own frames are not counted against the depth; bound the loop anyway.
+        for _ in 0..self.out.len() + 64 {
+            // A return address points after the call; look up the call itself.
+            let rule = rule_for(if first { r.pc } else { r.pc - 1 });
+            first = false;
+            if rule == FRAME_POINTER_RULE && self.n > 0 {
+                match self.frame_pointer_run(r) {
+                    Next::Go => unreachable_go(),
+                    Next::Stop => return,
+                    Next::Resume(regs) => {
+                        r = regs;
+                        continue;
+                    }
+                }
+            }
+            let Some((cfa, next_bp, slot)) = step(rule, &r, self.stack) else {
+                self.next.complete = 1;
+                return;
+            };
+            let ra = match self.stack.read(cfa - 8) {
+                Some(ra) if ra != 0 => ra,
+                _ => {
+                    self.next.complete = 1;
+                    return;
+                }
+            };
+            r = Regs {
+                pc: ra,
+                sp: cfa,
+                bp: next_bp,
+            };
+            // The library's own frames are the innermost ones only.
+            if self.n == 0 && modules::is_own(r.pc) {
+                continue;
+            }
+            match self.emit(r, slot) {
+                Next::Go => {}
+                Next::Stop => return,
+                Next::Resume(regs) => r = regs,
+            }
+        }
+    }
+
+    /// Adds a frame, and takes the rest of the stack from the previous
+    /// capture if this frame is where it was then and the stack beyond is
+    /// unchanged.
+    #[inline(always)]
+    fn emit(&mut self, r: Regs, slot: u64) -> Next {
+        self.push(r, slot);
+        if let Some(next) = self.try_match(r) {
+            return next;
+        }
+        if self.n == self.out.len() {
+            Next::Stop
+        } else {
+            Next::Go
+        }
+    }
+
+    /// Adds a frame.
+    #[inline(always)]
+    fn push(&mut self, r: Regs, slot: u64) {
+        let n = self.n;
+        self.out[n] = r.pc;
+        self.next.record(n, r.pc, r.sp, r.bp, slot);
+        self.n = n + 1;
+    }
+
+    /// If frame `r` (just added) is where the previous capture had it and
+    /// the stack beyond is unchanged, copies the previous capture's rest.
+    #[inline(always)]
+    fn try_match(&mut self, r: Regs) -> Option<Next> {
+        let prev = self.prev;
+        while self.cursor < self.prev_len && prev.sp[self.cursor] < r.sp {
+            self.cursor += 1;
+        }
+        let j = self.cursor;
+        if j < self.prev_len
+            && prev.sp[j] == r.sp
+            && prev.pc[j] == r.pc
+            && prev.bp[j] == r.bp
+            && prev.unchanged(j + 1, self.stack)
+        {
+            return Some(self.take_rest(j + 1));
+        }
+        None
+    }
+
+    /// Copies the previous capture's frames `from..`.
+    fn take_rest(&mut self, from: usize) -> Next {
+        let prev = self.prev;
+        for m in from..self.prev_len {
+            if self.n == self.out.len() {
+                return Next::Stop;
+            }
+            self.out[self.n] = prev.pc[m];
+            self.next
+                .record(self.n, prev.pc[m], prev.sp[m], prev.bp[m], prev.slot[m]);
+            self.n += 1;
+        }
+        self.cursor = self.prev_len; // nothing more to match
+        if prev.complete != 0 {
+            self.next.complete = 1;
+            return Next::Stop;
+        }
+        if self.n == self.out.len() || self.prev_len == 0 {
+            return Next::Stop;
+        }
+        let last = self.prev_len - 1;
+        Next::Resume(Regs {
+            pc: prev.pc[last],
+            sp: prev.sp[last],
+            bp: prev.bp[last],
+        })
+    }
+
+    /// Follows the RBP chain from `r`, a frame whose rule is the frame-pointer
+    /// rule, keeping each step only if the frame it starts from has that rule
+    /// too. Returns how to go on from the last frame it vouched for.
+    fn frame_pointer_run(&mut self, r: Regs) -> Next {
+        let mut bps = [0u64; RUN + 1];
+        let mut ras = [0u64; RUN];
+        // Follow: frame i of the run has RBP bps[i]; its caller's return
+        // address is at bps[i] + 8 and its caller's RBP at bps[i].
+        let mut k = 0;
+        let mut b = r.bp;
+        let mut floor = r.sp;
+        bps[0] = b;
+        while k < RUN && b >= floor {
+            let (Some(ra), Some(next)) = (self.stack.read(b + 8), self.stack.read(b)) else {
+                break;
+            };
+            ras[k] = ra;
+            floor = b + 16;
+            b = next;
+            k += 1;
+            bps[k] = b;
+            if ra == 0 {
+                break;
+            }
+        }
+        // Check and emit: step 0 starts from a frame-pointer frame; step i
+        // is valid only if the frame step i - 1 reached has the rule too.
+        let mut last = r;
+        for i in 0..k {
+            if ras[i] == 0 {
+                self.next.complete = 1;
+                return Next::Stop; // the outermost frame
+            }
+            if i > 0 && !has_frame_pointer_rule(ras[i - 1] - 1) {
+                return self.try_match(last).unwrap_or(Next::Resume(last));
+            }
+            last = Regs {
+                pc: ras[i],
+                sp: bps[i] + 16,
+                bp: bps[i + 1],
+            };
+            // Within a run, following the chain is as cheap as comparing
+            // with the previous capture: compare only where the run ends.
+            self.push(last, bps[i]);
+            if self.n == self.out.len() {
+                return Next::Stop;
+            }
+        }
+        if k == 0 {
+            self.next.complete = 1;
+            return Next::Stop; // not even one step was readable
+        }
+        if let Some(next) = self.try_match(last) {
+            return next;
+        }
+        // The whole run checked out: the caller goes on from its last frame
+        // with that frame's own rule.
+        Next::Resume(last)
+    }
+}
+
+/// `frame_pointer_run` never answers `Go`.
+#[cold]
+fn unreachable_go() {}
+
+/// Applies one rule: the caller's CFA and RBP, and the address RBP was read
+/// from (0 when unchanged), or `None` to stop.
+#[inline(always)]
+fn step(rule: Rule, r: &Regs, stack: Stack) -> Option<(u64, u64, u64)> {
+    let (cfa, next_bp, slot) = match rule {
+        Rule::End => return None,
+        Rule::Cfa {
+            from_rbp,
+            cfa_offset,
+            rbp_saved,
+            rbp_offset,
+        } => {
+            let base = if from_rbp { r.bp } else { r.sp };
+            let cfa = base.checked_add_signed(cfa_offset)?;
+            if rbp_saved {
+                let slot = cfa.checked_add_signed(rbp_offset)?;
+                (cfa, stack.read(slot)?, slot)
+            } else {
+                (cfa, r.bp, 0)
+            }
+        }
+        Rule::FramePointer => (r.bp.checked_add(16)?, stack.read(r.bp)?, r.bp),
+    };
+    // The stack grows towards the caller.
+    (cfa > r.sp).then_some((cfa, next_bp, slot))
+}
+
+extern "C" {
+    /// The initial stack pointer of the main thread (exported by ld.so).
+    static __libc_stack_end: *mut libc::c_void;
+}
+
+/// Largest thread stack we believe in (above it, `pthread_self` is not on
+/// this stack).
+const MAX_THREAD_STACK: u64 = 4 << 30;
+
+/// Finds the top of the calling thread's stack, once per thread, without
+/// calling into libc: `pthread_getattr_np` takes the thread's lock and then
+/// allocates, so calling it from a malloc hook deadlocks a program that
+/// calls it (Rust's runtime does, at start-up).
+///
+/// glibc places a thread's descriptor (`pthread_self()`) at the top of its
+/// stack block, also for stacks the program provides; the main thread's
+/// descriptor is elsewhere, and its stack ends just above
+/// `__libc_stack_end` (argc, argv and the environment, which are mapped).
+fn learn_stack_bounds(state: &mut ThreadState, sp: u64) {
+    state.stack_known = 1;
+    // SAFETY: pthread_self only reads the thread pointer.
+    let descriptor = unsafe { libc::pthread_self() } as u64;
+    // SAFETY: reading an exported pointer-sized variable of ld.so.
+    let main_top = unsafe { __libc_stack_end } as u64;
+    if descriptor > sp && descriptor - sp < MAX_THREAD_STACK {
+        state.stack_lo = 0;
+        state.stack_hi = descriptor;
+    } else if main_top > sp && main_top - sp < MAX_THREAD_STACK {
+        state.stack_lo = 0;
+        // argc, the argv and envp arrays and the auxiliary vector follow.
+        state.stack_hi = main_top + 256;
+    }
+}

@@ -1,0 +1,265 @@
+//! Unwind rules: what the DWARF call-frame information says about stepping
+//! out of the frame at a given return address, computed once with gimli and
+//! kept as 32 bits in a direct-mapped, lock-free cache.
+
+use crate::modules::{self, CodeRange};
+use core::sync::atomic::{AtomicU64, Ordering};
+use gimli::{
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, NativeEndian, RegisterRule, UnwindContext,
+    UnwindSection, X86_64,
+};
+
+/// Bumped whenever the cache is cleared: remembered stacks (memo.rs) of an
+/// older generation are not trusted.
+pub static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+const CACHE_BITS: u32 = 16;
+const CACHE_SIZE: usize = 1 << CACHE_BITS;
+/// Entry: high 32 bits = pc >> 16 (tag), low 32 bits = packed rule, 0 = empty.
+static CACHE: [AtomicU64; CACHE_SIZE] = [const { AtomicU64::new(0) }; CACHE_SIZE];
+
+/// How to step out of one frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Rule {
+    /// CFA = (RBP if `from_rbp` else RSP) + `cfa_offset`; the caller's RBP
+    /// is at CFA + `rbp_offset` when `rbp_saved`, else unchanged.
+    Cfa {
+        from_rbp: bool,
+        cfa_offset: i64,
+        rbp_saved: bool,
+        rbp_offset: i64,
+    },
+    /// The outermost frame (`_start`, thread start): stop.
+    End,
+    /// No unwind information: follow the RBP chain.
+    FramePointer,
+}
+
+impl Rule {
+    /// Packs into 31 bits plus a valid bit, or `None` if it does not fit
+    /// (such a rule is recomputed each time: correct, only slower).
+    fn pack(self) -> Option<u32> {
+        match self {
+            Rule::End => Some(0b011),
+            Rule::FramePointer => Some(0b101),
+            Rule::Cfa {
+                from_rbp,
+                cfa_offset,
+                rbp_saved,
+                rbp_offset,
+            } => {
+                if !(0..1 << 14).contains(&cfa_offset)
+                    || !(-(1 << 12)..1 << 12).contains(&rbp_offset)
+                {
+                    return None;
+                }
+                let rbp_bits = (rbp_offset as u32) & 0x1fff;
+                Some(
+                    1 | (u32::from(from_rbp) << 3)
+                        | (u32::from(rbp_saved) << 4)
+                        | ((cfa_offset as u32) << 5)
+                        | (rbp_bits << 19),
+                )
+            }
+        }
+    }
+
+    fn unpack(bits: u32) -> Rule {
+        match (bits >> 1) & 0b11 {
+            0b01 => Rule::End,
+            0b10 => Rule::FramePointer,
+            _ => {
+                let rbp_raw = (bits >> 19) & 0x1fff;
+                // Sign-extend 13 bits.
+                let rbp_offset = ((rbp_raw << 19) as i32 >> 19) as i64;
+                Rule::Cfa {
+                    from_rbp: bits & (1 << 3) != 0,
+                    rbp_saved: bits & (1 << 4) != 0,
+                    cfa_offset: i64::from((bits >> 5) & 0x3fff),
+                    rbp_offset,
+                }
+            }
+        }
+    }
+}
+
+/// Forgets every cached rule (a module was unloaded: its addresses may now
+/// hold other code).
+pub fn clear_cache() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+    for e in CACHE.iter() {
+        e.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The rule of a function that keeps the standard frame pointer
+/// (`push rbp; mov rbp, rsp`): CFA = RBP + 16, caller's RBP at CFA − 16.
+pub const FRAME_POINTER_RULE: Rule = Rule::Cfa {
+    from_rbp: true,
+    cfa_offset: 16,
+    rbp_saved: true,
+    rbp_offset: -16,
+};
+
+/// Whether `pc`'s rule is the frame-pointer rule: one load and a compare of
+/// the packed bits when cached.
+#[inline(always)]
+pub fn has_frame_pointer_rule(pc: u64) -> bool {
+    let entry = CACHE[(pc as usize) & (CACHE_SIZE - 1)].load(Ordering::Relaxed);
+    if entry == (u64::from((pc >> CACHE_BITS) as u32) << 32) | u64::from(FRAME_POINTER_BITS) {
+        return true;
+    }
+    rule_miss_is_frame_pointer(pc)
+}
+
+#[cold]
+#[inline(never)]
+fn rule_miss_is_frame_pointer(pc: u64) -> bool {
+    rule_for(pc) == FRAME_POINTER_RULE
+}
+
+/// `FRAME_POINTER_RULE` packed.
+const FRAME_POINTER_BITS: u32 =
+    1 | (1 << 3) | (1 << 4) | (16 << 5) | ((-16i32 as u32 & 0x1fff) << 19);
+
+/// The rule for `pc`: from the cache, else computed and cached.
+#[inline(always)]
+pub fn rule_for(pc: u64) -> Rule {
+    let entry = CACHE[(pc as usize) & (CACHE_SIZE - 1)].load(Ordering::Relaxed);
+    if entry != 0 && (entry >> 32) as u32 == (pc >> CACHE_BITS) as u32 {
+        return Rule::unpack(entry as u32);
+    }
+    rule_miss(pc)
+}
+
+/// A cache miss: computes the rule with gimli and caches it.
+#[cold]
+#[inline(never)]
+fn rule_miss(pc: u64) -> Rule {
+    let slot = &CACHE[(pc as usize) & (CACHE_SIZE - 1)];
+    let tag = (pc >> CACHE_BITS) as u32;
+    let range = match modules::find(pc) {
+        Some(r) => r,
+        None => {
+            if !modules::on_unknown_pc(pc) {
+                return Rule::FramePointer;
+            }
+            match modules::find(pc) {
+                Some(r) => r,
+                None => return Rule::FramePointer,
+            }
+        }
+    };
+    let rule = compute_rule(range, pc).unwrap_or(Rule::FramePointer);
+    if let Some(bits) = rule.pack() {
+        slot.store((u64::from(tag) << 32) | u64::from(bits), Ordering::Relaxed);
+    }
+    rule
+}
+
+/// Evaluates the CFI row for `pc` with gimli.
+fn compute_rule(range: &CodeRange, pc: u64) -> Option<Rule> {
+    if range.eh_frame_hdr == 0 || range.eh_frame == 0 {
+        return None;
+    }
+    // SAFETY: both sections lie in loaded segments of the module that holds
+    // `pc`, which is on this thread's stack and so cannot be unloaded now.
+    let (hdr, frame) = unsafe {
+        (
+            core::slice::from_raw_parts(
+                range.eh_frame_hdr as *const u8,
+                range.eh_frame_hdr_len as usize,
+            ),
+            core::slice::from_raw_parts(
+                range.eh_frame as *const u8,
+                (range.eh_frame_end - range.eh_frame) as usize,
+            ),
+        )
+    };
+    let bases = BaseAddresses::default()
+        .set_eh_frame_hdr(range.eh_frame_hdr)
+        .set_eh_frame(range.eh_frame)
+        .set_text(range.start);
+    let parsed = EhFrameHdr::new(hdr, NativeEndian).parse(&bases, 8).ok()?;
+    let table = parsed.table()?;
+    let eh_frame = EhFrame::new(frame, NativeEndian);
+    let mut ctx = Box::new(UnwindContext::new());
+    let row = table
+        .unwind_info_for_address(&eh_frame, &bases, &mut ctx, pc, EhFrame::cie_from_offset)
+        .ok()?;
+    // No rule for the return address (or an explicit "undefined") marks the
+    // outermost frame.
+    if matches!(
+        row.register(X86_64::RA),
+        None | Some(RegisterRule::Undefined)
+    ) {
+        return Some(Rule::End);
+    }
+    let (from_rbp, cfa_offset) = match *row.cfa() {
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RSP => {
+            (false, offset)
+        }
+        CfaRule::RegisterAndOffset { register, offset } if register == X86_64::RBP => {
+            (true, offset)
+        }
+        _ => return None,
+    };
+    let (rbp_saved, rbp_offset) = match row.register(X86_64::RBP) {
+        Some(RegisterRule::Offset(off)) => (true, off),
+        None | Some(RegisterRule::Undefined | RegisterRule::SameValue) => (false, 0),
+        _ => return None,
+    };
+    Some(Rule::Cfa {
+        from_rbp,
+        cfa_offset,
+        rbp_saved,
+        rbp_offset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    #[test]
+    fn rules_pack_and_unpack() {
+        for rule in [
+            Rule::End,
+            Rule::FramePointer,
+            Rule::Cfa {
+                from_rbp: false,
+                cfa_offset: 8,
+                rbp_saved: false,
+                rbp_offset: 0,
+            },
+            Rule::Cfa {
+                from_rbp: true,
+                cfa_offset: 16,
+                rbp_saved: true,
+                rbp_offset: -16,
+            },
+            Rule::Cfa {
+                from_rbp: false,
+                cfa_offset: 16383,
+                rbp_saved: true,
+                rbp_offset: -4096,
+            },
+        ] {
+            assert_eq!(Rule::unpack(rule.pack().unwrap()), rule);
+        }
+        assert_eq!(
+            super::FRAME_POINTER_RULE.pack(),
+            Some(super::FRAME_POINTER_BITS)
+        );
+        assert_eq!(
+            Rule::Cfa {
+                from_rbp: false,
+                cfa_offset: 1 << 14,
+                rbp_saved: false,
+                rbp_offset: 0
+            }
+            .pack(),
+            None
+        );
+    }
+}
