@@ -57,19 +57,26 @@ fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<(u64, u32)> {
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+/// An allocation of `size` bytes made by `real`: passed through, or
+/// recorded once it succeeded.
+#[inline(always)]
+fn allocate(size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
     if !chosen(size) {
-        return real::malloc(size);
+        return real();
     }
     let Some(mut busy) = lifecycle::enter() else {
-        return real::malloc(size);
+        return real();
     };
-    let p = real::malloc(size);
+    let p = real();
     if !p.is_null() {
         after_alloc(&mut busy, p, size);
     }
     p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    allocate(size, || real::malloc(size))
 }
 
 #[no_mangle]
@@ -90,17 +97,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 
 #[no_mangle]
 pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
-    if !chosen(n.wrapping_mul(size)) {
-        return real::calloc(n, size);
-    }
-    let Some(mut busy) = lifecycle::enter() else {
-        return real::calloc(n, size);
-    };
-    let p = real::calloc(n, size);
-    if !p.is_null() {
-        after_alloc(&mut busy, p, n.wrapping_mul(size));
-    }
-    p
+    allocate(n.wrapping_mul(size), || real::calloc(n, size))
 }
 
 #[no_mangle]
@@ -174,32 +171,12 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 
 #[no_mangle]
 pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    if !chosen(size) {
-        return real::aligned_alloc(align, size);
-    }
-    let Some(mut busy) = lifecycle::enter() else {
-        return real::aligned_alloc(align, size);
-    };
-    let p = real::aligned_alloc(align, size);
-    if !p.is_null() {
-        after_alloc(&mut busy, p, size);
-    }
-    p
+    allocate(size, || real::aligned_alloc(align, size))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    if !chosen(size) {
-        return real::memalign(align, size);
-    }
-    let Some(mut busy) = lifecycle::enter() else {
-        return real::memalign(align, size);
-    };
-    let p = real::memalign(align, size);
-    if !p.is_null() {
-        after_alloc(&mut busy, p, size);
-    }
-    p
+    allocate(size, || real::memalign(align, size))
 }
 
 /// valloc and pvalloc are page-aligned memalign, as glibc defines them; the
