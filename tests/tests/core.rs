@@ -282,3 +282,32 @@ fn same_inner_frames_under_different_callers() {
         }
     }
 }
+
+#[test]
+fn fork_while_another_thread_allocates() {
+    let run = run_traced(
+        &sample("fork_children", Variant::O2NoFramePointers),
+        &[],
+        &[],
+    );
+    assert_eq!(run.output.status.code(), Some(0), "{}", run.stderr());
+    assert_eq!(
+        run.dumps.len(),
+        21,
+        "the parent and 20 children each leave a dump"
+    );
+    let mut children = 0;
+    for dump in &run.dumps {
+        let r = report(dump, "function");
+        let sites = by_function(&r);
+        if r["ppid"].as_u64() == Some(u64::from(std::process::id())) {
+            assert_eq!(sites.get("parent_leak"), Some(&(11, 1)), "{sites:?}");
+            assert!(!sites.contains_key("child_leak"));
+        } else {
+            children += 1;
+            assert_eq!(sites.get("child_leak"), Some(&(22, 1)), "{sites:?}");
+            assert!(!sites.contains_key("parent_leak"), "made after the fork");
+        }
+    }
+    assert_eq!(children, 20);
+}
