@@ -51,7 +51,7 @@ pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
         modules::refresh();
     }
     let hi = state.stack_hi;
-    if sp.saturating_add(8) > hi || sp < state.stack_lo {
+    if sp.saturating_add(16) > hi || sp < state.stack_lo {
         // A stack we do not know (sigaltstack, a coroutine): no safe reads.
         return 0;
     }
@@ -99,14 +99,28 @@ impl Stack {
     /// The word at `addr`, if it lies inside `[lo, hi)` and is aligned.
     #[inline(always)]
     pub fn read(self, addr: u64) -> Option<u64> {
-        // One unsigned compare covers both bounds (`hi - lo >= 8` is checked
-        // by `capture`).
+        // One unsigned compare covers both bounds (`hi - lo >= 16` is
+        // checked by `capture`).
         if addr.wrapping_sub(self.lo) > self.hi - self.lo - 8 || addr & 7 != 0 {
             return None;
         }
         // SAFETY: `addr` is an aligned word between the stack pointer at the
         // capture and the top of this thread's stack, which is mapped.
         Some(unsafe { (addr as *const u64).read_volatile() })
+    }
+
+    /// The words at `addr` and `addr + 8`, with one bounds check.
+    #[inline(always)]
+    pub fn read_pair(self, addr: u64) -> Option<(u64, u64)> {
+        if addr.wrapping_sub(self.lo) > self.hi - self.lo - 16 || addr & 7 != 0 {
+            return None;
+        }
+        // SAFETY: both words lie between the stack pointer at the capture
+        // and the top of this thread's stack, which is mapped.
+        unsafe {
+            let p = addr as *const u64;
+            Some((p.read_volatile(), p.add(1).read_volatile()))
+        }
     }
 }
 
@@ -265,61 +279,51 @@ impl Walker<'_> {
 
     /// Follows the RBP chain from `r`, a frame whose rule is the frame-pointer
     /// rule, keeping each step only if the frame it starts from has that rule
-    /// too. Returns how to go on from the last frame it vouched for.
+    /// too. The rule check of a frame is an independent load that branch
+    /// prediction lets the CPU overlap with the next steps of the chain.
+    /// Returns how to go on from the last frame it vouched for.
     fn frame_pointer_run(&mut self, r: Regs) -> Next {
-        let mut bps = [0u64; RUN + 1];
-        let mut ras = [0u64; RUN];
-        // Follow: frame i of the run has RBP bps[i]; its caller's return
-        // address is at bps[i] + 8 and its caller's RBP at bps[i].
-        let mut k = 0;
-        let mut b = r.bp;
-        let mut floor = r.sp;
-        bps[0] = b;
-        while k < RUN && b >= floor {
-            let (Some(ra), Some(next)) = (self.stack.read(b + 8), self.stack.read(b)) else {
+        let mut last = r;
+        for i in 0..RUN {
+            // Frame `last` keeps its caller's return address at RBP + 8 and
+            // its caller's RBP at RBP.
+            let b = last.bp;
+            if b < last.sp {
+                break; // the chain must lead towards the callers
+            }
+            let Some((next_bp, ra)) = self.stack.read_pair(b) else {
                 break;
             };
-            ras[k] = ra;
-            floor = b + 16;
-            b = next;
-            k += 1;
-            bps[k] = b;
             if ra == 0 {
-                break;
-            }
-        }
-        // Check and emit: step 0 starts from a frame-pointer frame; step i
-        // is valid only if the frame step i - 1 reached has the rule too.
-        let mut last = r;
-        for i in 0..k {
-            if ras[i] == 0 {
                 self.next.complete = 1;
                 return Next::Stop; // the outermost frame
             }
-            if i > 0 && !has_frame_pointer_rule(ras[i - 1] - 1) {
+            // The caller (`r`) was checked; every later frame must have the
+            // rule for its step to hold.
+            if i > 0 && !has_frame_pointer_rule(last.pc - 1) {
                 return self.try_match(last).unwrap_or(Next::Resume(last));
             }
             last = Regs {
-                pc: ras[i],
-                sp: bps[i] + 16,
-                bp: bps[i + 1],
+                pc: ra,
+                sp: b + 16,
+                bp: next_bp,
             };
             // Within a run, following the chain is as cheap as comparing
             // with the previous capture: compare only where the run ends.
-            self.push(last, bps[i]);
+            self.push(last, b);
             if self.n == self.out.len() {
                 return Next::Stop;
             }
         }
-        if k == 0 {
+        if last.pc == r.pc && last.sp == r.sp {
             self.next.complete = 1;
             return Next::Stop; // not even one step was readable
         }
         if let Some(next) = self.try_match(last) {
             return next;
         }
-        // The whole run checked out: the caller goes on from its last frame
-        // with that frame's own rule.
+        // The run ended: the caller goes on from its last frame with that
+        // frame's own rule.
         Next::Resume(last)
     }
 }
