@@ -311,3 +311,30 @@ fn fork_while_another_thread_allocates() {
     }
     assert_eq!(children, 20);
 }
+
+#[test]
+fn stacks_deeper_than_the_remembered_part_stay_whole() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("deeper", v), &[], &[("LEAKTRACE_DEPTH", "1024")]);
+        let r = report(run.dump(), "stack");
+        let sites = r["sites"].as_array().unwrap();
+        assert_eq!(sites.len(), 1, "{v:?}: one stack for the three blocks");
+        assert_eq!(
+            (sites[0]["bytes"].as_u64(), sites[0]["blocks"].as_u64()),
+            (Some(144), Some(3))
+        );
+        let names: Vec<&str> = sites[0]["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(names[0], "leak_three", "{v:?}");
+        assert_eq!(
+            names.iter().filter(|n| **n == "descend").count(),
+            401,
+            "{v:?}"
+        );
+        assert!(names.contains(&"main"), "{v:?}");
+    }
+}
