@@ -6,7 +6,8 @@
 //! RBP was saved. [`rules`] computes those facts once per return address and
 //! caches them; a warm step is one cache load and one or two stack reads.
 //! Where a frame keeps the standard frame pointer, a run of frames is
-//! followed along the RBP chain first and checked against the rules after.
+//! followed along the RBP chain, each step checked against the cached rule
+//! of the frame it leaves (a load that overlaps with the chain).
 //! [`memo`] stops a walk early when it reaches the part of the stack the
 //! thread's previous capture already walked.
 //!
@@ -156,8 +157,7 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Steps from frame to frame, applying each frame's cached rule; where
     /// the rule is the standard frame-pointer rule, a run of frames is
-    /// followed along the RBP chain first and checked after (the checks are
-    /// independent loads the CPU overlaps).
+    /// followed along the RBP chain instead (`frame_pointer_run`).
     fn walk(&mut self, start: Regs) {
         let mut r = start;
         let mut first = true;
