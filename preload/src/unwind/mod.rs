@@ -283,47 +283,61 @@ impl Walker<'_> {
     /// prediction lets the CPU overlap with the next steps of the chain.
     /// Returns how to go on from the last frame it vouched for.
     fn frame_pointer_run(&mut self, r: Regs) -> Next {
+        // Local copies keep the loop in registers: writes through `out` and
+        // `next` could otherwise make the compiler reload `self.n`.
+        let stack = self.stack;
+        let mut n = self.n;
+        let end = self.out.len().min(n + RUN);
+        let out = &mut self.out[..end];
+        let memo = &mut *self.next;
         let mut last = r;
-        for i in 0..RUN {
+        let mut checked = true; // `r`'s rule was checked by the caller
+        let stop = loop {
+            if n == end {
+                break false; // the run or the depth is used up
+            }
             // Frame `last` keeps its caller's return address at RBP + 8 and
             // its caller's RBP at RBP.
             let b = last.bp;
             if b < last.sp {
-                break; // the chain must lead towards the callers
+                break false; // the chain must lead towards the callers
             }
-            let Some((next_bp, ra)) = self.stack.read_pair(b) else {
-                break;
+            let Some((next_bp, ra)) = stack.read_pair(b) else {
+                break false;
             };
             if ra == 0 {
-                self.next.complete = 1;
-                return Next::Stop; // the outermost frame
+                memo.complete = 1;
+                break true; // the outermost frame
             }
-            // The caller (`r`) was checked; every later frame must have the
-            // rule for its step to hold.
-            if i > 0 && !has_frame_pointer_rule(last.pc - 1) {
-                return self.try_match(last).unwrap_or(Next::Resume(last));
+            // Every frame after `r` must have the rule for its step to hold.
+            if !checked && !has_frame_pointer_rule(last.pc - 1) {
+                break false;
             }
+            checked = false;
             last = Regs {
                 pc: ra,
                 sp: b + 16,
                 bp: next_bp,
             };
-            // Within a run, following the chain is as cheap as comparing
-            // with the previous capture: compare only where the run ends.
-            self.push(last, b);
-            if self.n == self.out.len() {
-                return Next::Stop;
-            }
+            out[n] = ra;
+            memo.record(n, ra, b + 16, next_bp, b);
+            n += 1;
+        };
+        let stepped = n != self.n;
+        self.n = n;
+        if stop || self.n == self.out.len() {
+            return Next::Stop;
         }
-        if last.pc == r.pc && last.sp == r.sp {
+        if !stepped {
             self.next.complete = 1;
             return Next::Stop; // not even one step was readable
         }
+        // Within a run, following the chain is as cheap as comparing with the
+        // previous capture: compare only where the run ends.
         if let Some(next) = self.try_match(last) {
             return next;
         }
-        // The run ended: the caller goes on from its last frame with that
-        // frame's own rule.
+        // The caller goes on from the run's last frame with its own rule.
         Next::Resume(last)
     }
 }
