@@ -282,6 +282,8 @@ impl Walker<'_> {
     /// too. The rule check of a frame is an independent load that branch
     /// prediction lets the CPU overlap with the next steps of the chain.
     /// Returns how to go on from the last frame it vouched for.
+    // Out of line: inlined into the walk, its loop ran short of registers.
+    #[inline(never)]
     fn frame_pointer_run(&mut self, r: Regs) -> Next {
         // Local copies keep the loop in registers: writes through `out` and
         // `next` could otherwise make the compiler reload `self.n`.
