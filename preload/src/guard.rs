@@ -11,7 +11,6 @@ pub const MAX_DEPTH: usize = 1024;
 pub struct ThreadState {
     busy: u32,
     pub stack_known: u32,
-    pub stack_lo: u64,
     pub stack_hi: u64,
     pub pending_bytes: i64,
     pub pending_blocks: i64,

@@ -29,8 +29,6 @@ pub struct CodeRange {
     /// `.eh_frame` in memory, bounded by the end of its segment.
     pub eh_frame: u64,
     pub eh_frame_end: u64,
-    /// True for the library's own code, whose frames are not recorded.
-    pub own: bool,
 }
 
 static RANGES: AtomicPtr<Vec<CodeRange>> = AtomicPtr::new(core::ptr::null_mut());
@@ -191,12 +189,9 @@ pub fn refresh() -> bool {
         }
     }
     ranges.sort_by_key(|r| r.start);
-    for r in ranges.iter_mut() {
-        r.own = own_pc >= r.start && own_pc < r.end;
-        if r.own {
-            OWN_START.store(r.start, Ordering::Relaxed);
-            OWN_END.store(r.end, Ordering::Relaxed);
-        }
+    if let Some(r) = ranges.iter().find(|r| own_pc >= r.start && own_pc < r.end) {
+        OWN_START.store(r.start, Ordering::Relaxed);
+        OWN_END.store(r.end, Ordering::Relaxed);
     }
     // The old list is leaked on purpose: another thread may be reading it,
     // and scans are rare (startup, dlopen, dlclose).
@@ -274,7 +269,6 @@ unsafe extern "C" fn on_object(
             eh_frame_hdr_len: eh_hdr.1,
             eh_frame,
             eh_frame_end,
-            own: false,
         })
         .collect();
     found.push(Found {

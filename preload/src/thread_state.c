@@ -22,8 +22,7 @@ struct leaktrace_memo {
 
 struct leaktrace_thread {
     uint32_t busy;        /* non-zero while the thread is inside the library */
-    uint32_t stack_known; /* stack_lo/stack_hi are valid */
-    uint64_t stack_lo;
+    uint32_t stack_known; /* stack_hi is valid */
     uint64_t stack_hi;
     int64_t pending_bytes;   /* live-heap changes not yet published (stats.rs) */
     int64_t pending_blocks;

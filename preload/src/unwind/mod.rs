@@ -52,7 +52,7 @@ pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
         modules::refresh();
     }
     let hi = state.stack_hi;
-    if sp.saturating_add(16) > hi || sp < state.stack_lo {
+    if sp.saturating_add(16) > hi {
         // A stack we do not know (sigaltstack, a coroutine): no safe reads.
         return 0;
     }
@@ -168,12 +168,11 @@ impl Walker<'_> {
             first = false;
             if rule == FRAME_POINTER_RULE && self.n > 0 {
                 match self.frame_pointer_run(r) {
-                    Next::Go => unreachable_go(),
-                    Next::Stop => return,
-                    Next::Resume(regs) => {
+                    Some(regs) => {
                         r = regs;
                         continue;
                     }
+                    None => return,
                 }
             }
             let Some((cfa, next_bp, slot)) = step(rule, &r, self.stack) else {
@@ -281,10 +280,11 @@ impl Walker<'_> {
     /// rule, keeping each step only if the frame it starts from has that rule
     /// too. The rule check of a frame is an independent load that branch
     /// prediction lets the CPU overlap with the next steps of the chain.
-    /// Returns how to go on from the last frame it vouched for.
+    /// Returns the frame to go on from (the last it vouched for), or `None`
+    /// when the walk is over.
     // Out of line: inlined into the walk, its loop ran short of registers.
     #[inline(never)]
-    fn frame_pointer_run(&mut self, r: Regs) -> Next {
+    fn frame_pointer_run(&mut self, r: Regs) -> Option<Regs> {
         // Local copies keep the loop in registers: writes through `out` and
         // `next` could otherwise make the compiler reload `self.n`.
         let stack = self.stack;
@@ -328,25 +328,22 @@ impl Walker<'_> {
         let stepped = n != self.n;
         self.n = n;
         if stop || self.n == self.out.len() {
-            return Next::Stop;
+            return None;
         }
         if !stepped {
             self.next.complete = 1;
-            return Next::Stop; // not even one step was readable
+            return None; // not even one step was readable
         }
         // Within a run, following the chain is as cheap as comparing with the
-        // previous capture: compare only where the run ends.
-        if let Some(next) = self.try_match(last) {
-            return next;
+        // previous capture: compare only where the run ends. Otherwise the
+        // caller goes on from the run's last frame with its own rule.
+        match self.try_match(last) {
+            Some(Next::Resume(regs)) => Some(regs),
+            Some(_) => None,
+            None => Some(last),
         }
-        // The caller goes on from the run's last frame with its own rule.
-        Next::Resume(last)
     }
 }
-
-/// `frame_pointer_run` never answers `Go`.
-#[cold]
-fn unreachable_go() {}
 
 /// Applies one rule: the caller's CFA and RBP, and the address RBP was read
 /// from (0 when unchanged), or `None` to stop.
@@ -400,10 +397,8 @@ fn learn_stack_bounds(state: &mut ThreadState, sp: u64) {
     // SAFETY: reading an exported pointer-sized variable of ld.so.
     let main_top = unsafe { __libc_stack_end } as u64;
     if descriptor > sp && descriptor - sp < MAX_THREAD_STACK {
-        state.stack_lo = 0;
         state.stack_hi = descriptor;
     } else if main_top > sp && main_top - sp < MAX_THREAD_STACK {
-        state.stack_lo = 0;
         // argc, the argv and envp arrays and the auxiliary vector follow.
         state.stack_hi = main_top + 256;
     }
