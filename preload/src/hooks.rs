@@ -1,11 +1,15 @@
 //! The malloc family, as the program sees it.
 //!
-//! Every hook forwards to the next allocator and returns exactly what it
+//! The allocation functions are entered through the stubs of [`entry`]
+//! (crate::entry), which add where the program called from (`sp`, `bp`);
+//! `free`, `malloc_usable_size` and `dlclose` are exported from here. Every
+//! hook forwards to the next allocator and returns exactly what it
 //! returned, with the same errno. Recording happens with the thread's guard
 //! held and under `catch_unwind`; errno is saved around it.
 
 use crate::guard::{self, Busy};
 use crate::table::Inserted;
+use crate::unwind::Caller;
 use crate::{config, lifecycle, modules, real, sampler, stacks, stats, sys, table, unwind};
 use core::ffi::c_void;
 
@@ -21,11 +25,11 @@ fn chosen(size: usize) -> bool {
 
 /// Records a successful allocation.
 #[inline]
-fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize) {
+fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
     let errno = sys::errno();
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let state = busy.state();
-        let n = unwind::capture(state, config::depth());
+        let n = unwind::capture(state, config::depth(), caller);
         let id = stacks::intern(&state.frames[..n]);
         let size = (size as u64).min(table::MAX_SIZE);
         match table::insert(p as u64, size, id) {
@@ -60,23 +64,33 @@ fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<(u64, u32)> {
 /// An allocation of `size` bytes made by `real`: passed through, or
 /// recorded once it succeeded.
 #[inline(always)]
-fn allocate(size: usize, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
+fn allocate(size: usize, caller: Caller, real: impl FnOnce() -> *mut c_void) -> *mut c_void {
     if !chosen(size) {
         return real();
     }
+    allocate_recorded(size, caller, real)
+}
+
+/// The recording side of `allocate`, out of line so that an allocation
+/// sampling passes over is a countdown and a tail call to the allocator.
+#[inline(never)]
+fn allocate_recorded(
+    size: usize,
+    caller: Caller,
+    real: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
     let Some(mut busy) = lifecycle::enter() else {
         return real();
     };
     let p = real();
     if !p.is_null() {
-        after_alloc(&mut busy, p, size);
+        after_alloc(&mut busy, p, size, caller);
     }
     p
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    allocate(size, || real::malloc(size))
+pub unsafe extern "C" fn malloc(size: usize, sp: u64, bp: u64) -> *mut c_void {
+    allocate(size, Caller { sp, bp }, || real::malloc(size))
 }
 
 #[no_mangle]
@@ -88,6 +102,13 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if !table::may_hold(p as u64) {
         return real::free(p);
     }
+    free_recorded(p);
+}
+
+/// The recording side of `free`, out of line for the same reason as
+/// `allocate_recorded`.
+#[inline(never)]
+unsafe fn free_recorded(p: *mut c_void) {
     let mut busy = lifecycle::enter();
     if let Some(b) = busy.as_mut() {
         before_free(b, p);
@@ -95,13 +116,14 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     real::free(p);
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
-    allocate(n.wrapping_mul(size), || real::calloc(n, size))
+pub unsafe extern "C" fn calloc(n: usize, size: usize, sp: u64, bp: u64) -> *mut c_void {
+    allocate(n.wrapping_mul(size), Caller { sp, bp }, || {
+        real::calloc(n, size)
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize, sp: u64, bp: u64) -> *mut c_void {
+    let caller = Caller { sp, bp };
     let record = chosen(size);
     // Neither the old block nor the new one concerns us.
     if !record && (p.is_null() || !table::may_hold(p as u64)) {
@@ -113,7 +135,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         let q = real::malloc(size);
         if !q.is_null() {
-            after_alloc(&mut busy, q, size);
+            after_alloc(&mut busy, q, size, caller);
         }
         return q;
     }
@@ -127,7 +149,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     let q = real::realloc(p, size);
     if !q.is_null() {
         if record {
-            after_alloc(&mut busy, q, size);
+            after_alloc(&mut busy, q, size, caller);
         }
     } else if size != 0 {
         // Failed: the old block is still there, unchanged.
@@ -143,10 +165,15 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     q
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+pub unsafe extern "C" fn reallocarray(
+    p: *mut c_void,
+    n: usize,
+    size: usize,
+    sp: u64,
+    bp: u64,
+) -> *mut c_void {
     match n.checked_mul(size) {
-        Some(total) => realloc(p, total),
+        Some(total) => realloc(p, total, sp, bp),
         None => {
             sys::set_errno(libc::ENOMEM);
             core::ptr::null_mut()
@@ -154,8 +181,14 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
+pub unsafe extern "C" fn posix_memalign(
+    out: *mut *mut c_void,
+    align: usize,
+    size: usize,
+    sp: u64,
+    bp: u64,
+) -> i32 {
+    let caller = Caller { sp, bp };
     if !chosen(size) {
         return real::posix_memalign(out, align, size);
     }
@@ -164,34 +197,30 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     };
     let r = real::posix_memalign(out, align, size);
     if r == 0 && !(*out).is_null() {
-        after_alloc(&mut busy, *out, size);
+        after_alloc(&mut busy, *out, size, caller);
     }
     r
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    allocate(size, || real::aligned_alloc(align, size))
+pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize, sp: u64, bp: u64) -> *mut c_void {
+    allocate(size, Caller { sp, bp }, || real::aligned_alloc(align, size))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    allocate(size, || real::memalign(align, size))
+pub unsafe extern "C" fn memalign(align: usize, size: usize, sp: u64, bp: u64) -> *mut c_void {
+    allocate(size, Caller { sp, bp }, || real::memalign(align, size))
 }
 
 /// valloc and pvalloc are page-aligned memalign, as glibc defines them; the
 /// next allocator may not have them (jemalloc has no pvalloc), and taking
 /// them from glibc instead would mix two heaps.
-#[no_mangle]
-pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    memalign(sys::page_size(), size)
+pub unsafe extern "C" fn valloc(size: usize, sp: u64, bp: u64) -> *mut c_void {
+    memalign(sys::page_size(), size, sp, bp)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
+pub unsafe extern "C" fn pvalloc(size: usize, sp: u64, bp: u64) -> *mut c_void {
     let page = sys::page_size();
     match size.checked_add(page - 1) {
-        Some(s) => memalign(page, s & !(page - 1)),
+        Some(s) => memalign(page, s & !(page - 1), sp, bp),
         None => {
             sys::set_errno(libc::ENOMEM);
             core::ptr::null_mut()

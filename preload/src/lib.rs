@@ -3,6 +3,8 @@
 //!
 //! Design, in the order a malloc call meets it:
 //!
+//! - [`entry`] exports the allocation functions as three-instruction stubs
+//!   that hand the program's frame at the call to [`hooks`].
 //! - [`hooks`] defines the malloc family. Each hook forwards to the next
 //!   allocator in the chain ([`real`], found with `dlsym(RTLD_NEXT)`) and
 //!   records the result. Frees are recorded *before* the memory goes back,
@@ -35,6 +37,8 @@
 mod alloc;
 mod config;
 mod dump;
+#[cfg(not(test))]
+mod entry;
 mod guard;
 #[cfg(not(test))]
 mod hooks;

@@ -39,9 +39,6 @@ static REFRESHING: SpinLock<()> = SpinLock::new(());
 static DIRTY: AtomicBool = AtomicBool::new(false);
 static LAST_REFRESH_NS: AtomicU64 = AtomicU64::new(0);
 static EXE_PATH: SpinLock<String> = SpinLock::new(String::new());
-/// The library's own code, whose frames are cut from stacks.
-static OWN_START: AtomicU64 = AtomicU64::new(0);
-static OWN_END: AtomicU64 = AtomicU64::new(0);
 
 /// Unknown PCs (JIT code, say) may trigger a rescan at most this often.
 const RESCAN_INTERVAL_NS: u64 = 10_000_000;
@@ -69,13 +66,6 @@ pub fn find(pc: u64) -> Option<&'static CodeRange> {
     let i = list.partition_point(|r| r.start <= pc);
     let r = list.get(i.checked_sub(1)?)?;
     (pc < r.end).then_some(r)
-}
-
-/// True for an address in the library's own code (two compares: the
-/// unwinder asks for every leading frame).
-#[inline]
-pub fn is_own(pc: u64) -> bool {
-    pc >= OWN_START.load(Ordering::Relaxed) && pc < OWN_END.load(Ordering::Relaxed)
 }
 
 /// Called when a PC is in no known module. Asks the loader whether some
@@ -170,7 +160,6 @@ pub fn refresh() -> bool {
         )
     };
 
-    let own_pc = refresh as *const () as u64;
     let mut ranges: Vec<CodeRange> = Vec::new();
     {
         let mut registry = REGISTRY.lock();
@@ -189,10 +178,6 @@ pub fn refresh() -> bool {
         }
     }
     ranges.sort_by_key(|r| r.start);
-    if let Some(r) = ranges.iter().find(|r| own_pc >= r.start && own_pc < r.end) {
-        OWN_START.store(r.start, Ordering::Relaxed);
-        OWN_END.store(r.end, Ordering::Relaxed);
-    }
     // The old list is leaked on purpose: another thread may be reading it,
     // and scans are rare (startup, dlopen, dlclose).
     let list = Box::into_raw(Box::new(ranges));

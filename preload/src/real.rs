@@ -183,8 +183,8 @@ impl Bootstrap {
     }
 
     fn owns(p: *mut c_void) -> bool {
-        let a = p as usize;
-        a >= Self::base() && a < Self::base() + BOOTSTRAP_SIZE
+        // One unsigned comparison: addresses below the base wrap around.
+        (p as usize).wrapping_sub(Self::base()) < BOOTSTRAP_SIZE
     }
 
     /// Each block is preceded by its size, in a 16-byte header.

@@ -7,17 +7,32 @@
 
 use crate::guard::ThreadState;
 
-/// Whether this allocation of `size` bytes is to be recorded.
-#[inline]
+/// Whether this allocation of `size` bytes is to be recorded. Inlined into
+/// every hook: an allocation passed over costs a comparison, a subtraction
+/// and a branch. The countdown is always at least 1 between calls.
+#[inline(always)]
 pub fn take(state: &mut ThreadState, size: usize, mean: u64) -> bool {
-    state.sample_left -= size as i64;
-    if state.sample_left > 0 {
+    let left = state.sample_left as u64;
+    if (size as u64) < left {
+        state.sample_left = (left - size as u64) as i64;
         return false;
     }
-    // Crossed zero: recorded. Draw countdowns until the remainder is
-    // positive again (a block many times the mean crosses several).
+    crossed(state, size, mean)
+}
+
+/// The countdown crossed zero: the allocation is recorded. Draws countdowns
+/// until the remainder is positive again (a block many times the mean
+/// crosses several). Out of line, so that the hooks' common path saves no
+/// registers for it.
+#[cold]
+#[inline(never)]
+fn crossed(state: &mut ThreadState, size: usize, mean: u64) -> bool {
+    let size = size.min(i64::MAX as usize) as i64;
+    state.sample_left = state.sample_left.saturating_sub(size);
     while state.sample_left <= 0 {
-        state.sample_left += next_countdown(state, mean);
+        state.sample_left = state
+            .sample_left
+            .saturating_add(next_countdown(state, mean));
     }
     true
 }

@@ -8,6 +8,8 @@
 //! Where a frame keeps the standard frame pointer, a run of frames is
 //! followed along the RBP chain, each step checked against the cached rule
 //! of the frame it leaves (a load that overlaps with the chain).
+//! A capture starts at the program's own frame, handed over by the entry
+//! stubs (`entry.rs`), so the library's frames are never walked.
 //! [`memo`] stops a walk early when it reaches the part of the stack the
 //! thread's previous capture already walked.
 //!
@@ -28,20 +30,26 @@ use rules::{has_frame_pointer_rule, rule_for, Rule, FRAME_POINTER_RULE};
 /// Frames followed at once along the frame-pointer chain before checking.
 const RUN: usize = 32;
 
-/// Captures the calling thread's stack into `state.frames`, innermost
-/// first, without the library's own frames. Returns the number of frames.
+/// Where the program called into the library: the stack pointer at the
+/// call instruction's target (it points at the return address) and RBP
+/// there. Handed over by the entry stubs (`entry.rs`).
+#[derive(Clone, Copy)]
+pub struct Caller {
+    pub sp: u64,
+    pub bp: u64,
+}
+
+/// Captures the calling thread's stack from `caller`, the program's frame
+/// at its call into the library, into `state.frames`, innermost first.
+/// Returns the number of frames.
 #[inline(never)]
-pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
-    let (pc, sp, bp): (u64, u64, u64);
-    // SAFETY: reads three registers; touches no memory.
+pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> usize {
+    let sp: u64;
+    // SAFETY: reads one register; touches no memory.
     unsafe {
         core::arch::asm!(
-            "lea {pc}, [rip]",
             "mov {sp}, rsp",
-            "mov {bp}, rbp",
-            pc = out(reg) pc,
             sp = out(reg) sp,
-            bp = out(reg) bp,
             options(nomem, nostack, preserves_flags)
         );
     }
@@ -79,7 +87,16 @@ pub fn capture(state: &mut ThreadState, depth: usize) -> usize {
         next,
         cursor: 0,
     };
-    walker.walk(Regs { pc, sp, bp });
+    // The caller's frame: its return address sits at the entry stack
+    // pointer, and its stack pointer after the return is just above.
+    let Some(pc) = walker.stack.read(caller.sp).filter(|&pc| pc != 0) else {
+        return 0;
+    };
+    walker.walk(Regs {
+        pc,
+        sp: caller.sp + 8,
+        bp: caller.bp,
+    });
     let n = walker.n;
     walker.next.len = n.min(REMEMBERED) as u32;
     if n > REMEMBERED {
@@ -108,20 +125,6 @@ impl Stack {
         // SAFETY: `addr` is an aligned word between the stack pointer at the
         // capture and the top of this thread's stack, which is mapped.
         Some(unsafe { (addr as *const u64).read_volatile() })
-    }
-
-    /// The words at `addr` and `addr + 8`, with one bounds check.
-    #[inline(always)]
-    pub fn read_pair(self, addr: u64) -> Option<(u64, u64)> {
-        if addr.wrapping_sub(self.lo) > self.hi - self.lo - 16 || addr & 7 != 0 {
-            return None;
-        }
-        // SAFETY: both words lie between the stack pointer at the capture
-        // and the top of this thread's stack, which is mapped.
-        unsafe {
-            let p = addr as *const u64;
-            Some((p.read_volatile(), p.add(1).read_volatile()))
-        }
     }
 }
 
@@ -159,14 +162,17 @@ impl Walker<'_> {
     /// the rule is the standard frame-pointer rule, a run of frames is
     /// followed along the RBP chain instead (`frame_pointer_run`).
     fn walk(&mut self, start: Regs) {
-        let mut r = start;
-        let mut first = true;
-        // Own frames are not counted against the depth; bound the loop anyway.
-        for _ in 0..self.out.len() + 64 {
+        // The caller's own frame; RBP is the caller's, no slot was read.
+        let mut r = match self.emit(start, 0) {
+            Next::Go => start,
+            Next::Stop => return,
+            Next::Resume(regs) => regs,
+        };
+        // Bound the loop by the depth (a run adds frames without looping).
+        for _ in 0..self.out.len() {
             // A return address points after the call; look up the call itself.
-            let rule = rule_for(if first { r.pc } else { r.pc - 1 });
-            first = false;
-            if rule == FRAME_POINTER_RULE && self.n > 0 {
+            let rule = rule_for(r.pc - 1);
+            if rule == FRAME_POINTER_RULE {
                 match self.frame_pointer_run(r) {
                     Some(regs) => {
                         r = regs;
@@ -191,10 +197,6 @@ impl Walker<'_> {
                 sp: cfa,
                 bp: next_bp,
             };
-            // The library's own frames are the innermost ones only.
-            if self.n == 0 && modules::is_own(r.pc) {
-                continue;
-            }
             match self.emit(r, slot) {
                 Next::Go => {}
                 Next::Stop => return,
@@ -233,9 +235,10 @@ impl Walker<'_> {
     #[inline(always)]
     fn try_match(&mut self, r: Regs) -> Option<Next> {
         let prev = self.prev;
-        while self.cursor < self.prev_len && prev.sp[self.cursor] < r.sp {
-            self.cursor += 1;
-        }
+        // The previous capture's stack pointers rise from frame to frame:
+        // a binary search finds the first one not below this frame's.
+        let rest = &prev.sp[self.cursor..self.prev_len];
+        self.cursor += rest.partition_point(|&sp| sp < r.sp);
         let j = self.cursor;
         if j < self.prev_len
             && prev.sp[j] == r.sp
@@ -286,45 +289,47 @@ impl Walker<'_> {
     #[inline(never)]
     fn frame_pointer_run(&mut self, r: Regs) -> Option<Regs> {
         // Local copies keep the loop in registers: writes through `out` and
-        // `next` could otherwise make the compiler reload `self.n`.
-        let stack = self.stack;
+        // `next` could otherwise make the compiler reload `self.n`, and a
+        // `Regs` kept whole ends up in memory.
+        // `r.sp` is at least the stack's low bound, and RBP may only rise.
+        let top = self.stack.hi - 16; // highest address of a readable pair
         let mut n = self.n;
         let end = self.out.len().min(n + RUN);
         let out = &mut self.out[..end];
         let memo = &mut *self.next;
-        let mut last = r;
+        let (mut pc, mut sp, mut bp) = (r.pc, r.sp, r.bp);
         let mut checked = true; // `r`'s rule was checked by the caller
         let stop = loop {
-            if n == end {
+            if n >= end {
                 break false; // the run or the depth is used up
             }
-            // Frame `last` keeps its caller's return address at RBP + 8 and
-            // its caller's RBP at RBP.
-            let b = last.bp;
-            if b < last.sp {
-                break false; // the chain must lead towards the callers
-            }
-            let Some((next_bp, ra)) = stack.read_pair(b) else {
+            // Frame `pc` keeps its caller's return address at RBP + 8 and
+            // its caller's RBP at RBP. The chain must lead towards the
+            // callers and stay on the stack (`sp` never drops below `lo`).
+            if bp < sp || bp > top || bp & 7 != 0 {
                 break false;
+            }
+            // SAFETY: `bp` is an aligned address in `[sp, hi - 16]`, within `[lo, hi - 16]`, the part
+            // of this thread's stack between the capture and its top.
+            let (next_bp, ra) = unsafe {
+                let p = bp as *const u64;
+                (p.read_volatile(), p.add(1).read_volatile())
             };
             if ra == 0 {
                 memo.complete = 1;
                 break true; // the outermost frame
             }
             // Every frame after `r` must have the rule for its step to hold.
-            if !checked && !has_frame_pointer_rule(last.pc - 1) {
+            if !checked && !has_frame_pointer_rule(pc - 1) {
                 break false;
             }
             checked = false;
-            last = Regs {
-                pc: ra,
-                sp: b + 16,
-                bp: next_bp,
-            };
             out[n] = ra;
-            memo.record(n, ra, b + 16, next_bp, b);
+            memo.record(n, ra, bp + 16, next_bp, bp);
+            (pc, sp, bp) = (ra, bp + 16, next_bp);
             n += 1;
         };
+        let last = Regs { pc, sp, bp };
         let stepped = n != self.n;
         self.n = n;
         if stop || self.n == self.out.len() {

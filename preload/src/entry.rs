@@ -1,0 +1,54 @@
+//! The exported allocation functions, as tiny entry stubs.
+//!
+//! Each stub adds two arguments to the call and jumps to its hook in
+//! [`hooks`](crate::hooks): the stack pointer at entry, which points at the
+//! return address into the program, and RBP, which the program's frame left
+//! untouched. Together they are the program's frame at the call, so a stack
+//! capture starts there ([`unwind::Caller`](crate::unwind::Caller)) and never
+//! walks the library's own frames: they are neither recorded nor paid for.
+//!
+//! A stub is `mov`, `mov`, `jmp`: the hook returns straight to the program,
+//! the stack alignment is the one the caller set up, and the registers
+//! holding the program's arguments are untouched. The extra arguments go in
+//! the next free argument registers of the System V ABI.
+
+use crate::hooks;
+use core::ffi::c_void;
+
+/// Defines the exported `$name` as a stub jumping to `$hook` with the entry
+/// stack pointer in `$sp` and RBP in `$bp` (the argument registers after the
+/// function's own).
+macro_rules! entry {
+    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $hook:path, $sp:literal, $bp:literal) => {
+        /// Entry stub; see the module documentation.
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            // SAFETY: copies two registers into argument registers the
+            // function does not use and tail-jumps to a function with the
+            // same arguments plus those two; nothing else is touched.
+            core::arch::naked_asm!(
+                concat!("mov ", $sp, ", rsp"),
+                concat!("mov ", $bp, ", rbp"),
+                "jmp {hook}",
+                hook = sym $hook,
+            )
+        }
+    };
+}
+
+entry!(malloc(size: usize) -> *mut c_void => hooks::malloc, "rsi", "rdx");
+entry!(calloc(n: usize, size: usize) -> *mut c_void => hooks::calloc, "rdx", "rcx");
+entry!(realloc(p: *mut c_void, size: usize) -> *mut c_void => hooks::realloc, "rdx", "rcx");
+entry!(
+    reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void
+        => hooks::reallocarray, "rcx", "r8"
+);
+entry!(
+    posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32
+        => hooks::posix_memalign, "rcx", "r8"
+);
+entry!(aligned_alloc(align: usize, size: usize) -> *mut c_void => hooks::aligned_alloc, "rdx", "rcx");
+entry!(memalign(align: usize, size: usize) -> *mut c_void => hooks::memalign, "rdx", "rcx");
+entry!(valloc(size: usize) -> *mut c_void => hooks::valloc, "rsi", "rdx");
+entry!(pvalloc(size: usize) -> *mut c_void => hooks::pvalloc, "rsi", "rdx");
