@@ -23,7 +23,7 @@ mod read;
 mod write;
 
 pub use error::FormatError;
-pub use model::{Block, Dump, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
+pub use model::{Block, Dump, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
 pub use read::parse;
 pub use write::{block_bytes, write_dump, Encoder, RecordWriter};
 
@@ -31,8 +31,9 @@ pub use write::{block_bytes, write_dump, Encoder, RecordWriter};
 pub const MAGIC: [u8; 8] = *b"LEAKTRC\0";
 /// Readers refuse files of another major version.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor versions only add records; readers accept any minor version.
-pub const VERSION_MINOR: u16 = 0;
+/// Minor versions only add records or fill reserved fields; readers accept
+/// any minor version. 1.1: block allocation times, the memory record.
+pub const VERSION_MINOR: u16 = 1;
 /// Size of the file header: magic, major, minor, reserved u32.
 pub const HEADER_LEN: usize = 16;
 /// Size of a record header: tag u32, flags u32, length u64.
@@ -59,6 +60,8 @@ pub mod tag {
     /// so that a reader that cannot scale the figures refuses the file
     /// rather than show samples as totals.
     pub const SAMPLING: u32 = 6;
+    /// The process's memory at the dump (since 1.1).
+    pub const MEMORY: u32 = 7;
     /// Last record of a complete file.
     pub const END: u32 = 0xFFFF_FFFF;
 
@@ -71,6 +74,7 @@ pub mod tag {
             STACKS => "stacks",
             BLOCKS => "blocks",
             SAMPLING => "sampling",
+            MEMORY => "memory",
             END => "end",
             _ => "unknown",
         }

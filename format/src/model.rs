@@ -126,6 +126,33 @@ pub struct Block {
     /// The size the program asked for.
     pub size: u64,
     pub stack: u32,
+    /// When it was allocated: tenths of a second after the library started
+    /// (saturating). Only meaningful when [`Dump::has_block_times`].
+    pub allocated_ds: u32,
+}
+
+/// The process's memory when the dump was taken, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// From /proc/self/smaps_rollup (or smaps): the figures below are valid.
+    pub has_process: bool,
+    /// Virtual size (VSS), resident (RSS), proportional (PSS), unique (USS:
+    /// private clean + private dirty) and swapped-out bytes.
+    pub vss: u64,
+    pub rss: u64,
+    pub pss: u64,
+    pub uss: u64,
+    pub swap: u64,
+    /// From glibc's mallinfo2: the figures below are valid.
+    pub has_malloc: bool,
+    /// Bytes glibc's arenas obtained with brk/mmap for small blocks.
+    pub malloc_arena: u64,
+    /// Bytes in blocks glibc mapped one by one (large allocations).
+    pub malloc_mmapped: u64,
+    /// Bytes in use in the arenas (not counting `malloc_mmapped`).
+    pub malloc_in_use: u64,
+    /// Free bytes kept in the arenas.
+    pub malloc_free: u64,
 }
 
 /// A whole dump.
@@ -141,9 +168,16 @@ pub struct Dump {
     /// allocation of `size` bytes was kept with probability
     /// `1 - exp(-size / mean)` (see [`Dump::weight`]).
     pub sample_bytes: Option<u64>,
+    /// The process's memory at the dump (written since 1.1).
+    pub memory: Option<Memory>,
 }
 
 impl Dump {
+    /// Whether the blocks carry allocation times (files of 1.1 and later).
+    pub fn has_block_times(&self) -> bool {
+        self.version_minor >= 1
+    }
+
     /// How many blocks of `size` bytes one recorded block stands for: 1 for
     /// a full recording, `1 / p(size)` for a sampled one.
     pub fn weight(&self, size: u64) -> f64 {

@@ -3,7 +3,7 @@
 //! error, never a panic or a huge allocation.
 
 use crate::error::FormatError;
-use crate::model::{Block, Dump, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
+use crate::model::{Block, Dump, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
 use crate::{
     tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, HEADER_LEN, MAGIC, RECORD_HEADER_LEN, VERSION_MAJOR,
 };
@@ -123,6 +123,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let mut stacks = None;
     let mut blocks = None;
     let mut sample_bytes = None;
+    let mut memory = None;
     let mut records = 0u64;
     let mut pos = HEADER_LEN;
     loop {
@@ -153,6 +154,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
             tag::STACKS => stacks = Some(read_stacks(&mut c)?),
             tag::BLOCKS => blocks = Some(read_blocks(&mut c)?),
             tag::SAMPLING => sample_bytes = Some(c.u64()?),
+            tag::MEMORY => memory = Some(read_memory(&mut c)?),
             tag::END => {
                 let count = c.u64()?;
                 if count != records {
@@ -187,6 +189,25 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
         stacks,
         blocks,
         sample_bytes,
+        memory,
+    })
+}
+
+fn read_memory(c: &mut Cursor) -> Result<Memory, FormatError> {
+    let flags = c.u32()?;
+    let _reserved = c.u32()?;
+    Ok(Memory {
+        has_process: flags & 1 != 0,
+        vss: c.u64()?,
+        rss: c.u64()?,
+        pss: c.u64()?,
+        uss: c.u64()?,
+        swap: c.u64()?,
+        has_malloc: flags & 2 != 0,
+        malloc_arena: c.u64()?,
+        malloc_mmapped: c.u64()?,
+        malloc_in_use: c.u64()?,
+        malloc_free: c.u64()?,
     })
 }
 
@@ -198,6 +219,7 @@ fn record_name(tag: u32) -> &'static str {
         tag::STACKS => "the stacks record",
         tag::BLOCKS => "the blocks record",
         tag::SAMPLING => "the sampling record",
+        tag::MEMORY => "the memory record",
         tag::END => "the end record",
         _ => "a record of a newer format",
     }
@@ -302,6 +324,7 @@ fn read_blocks(c: &mut Cursor) -> Result<Vec<Block>, FormatError> {
             address: word(0),
             size: word(8),
             stack: u32::from_le_bytes([e[16], e[17], e[18], e[19]]),
+            allocated_ds: u32::from_le_bytes([e[20], e[21], e[22], e[23]]),
         });
     }
     Ok(blocks)

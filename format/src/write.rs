@@ -2,7 +2,7 @@
 //! length before its payload, so the largest record (the blocks) never has
 //! to sit in memory twice.
 
-use crate::model::{Block, Dump, Module, ProcessInfo, Totals};
+use crate::model::{Block, Dump, Memory, Module, ProcessInfo, Totals};
 use crate::{tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 use std::io::{self, Write};
 
@@ -80,6 +80,26 @@ impl Encoder {
     }
 
     /// Appends one stack entry of the STACKS record (after its u32 count).
+    pub fn memory(m: &Memory) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u32(u32::from(m.has_process) | u32::from(m.has_malloc) << 1)
+            .u32(0);
+        for v in [
+            m.vss,
+            m.rss,
+            m.pss,
+            m.uss,
+            m.swap,
+            m.malloc_arena,
+            m.malloc_mmapped,
+            m.malloc_in_use,
+            m.malloc_free,
+        ] {
+            e.u64(v);
+        }
+        e.buf
+    }
+
     pub fn stack(&mut self, id: u32, pcs: &[u64]) {
         self.u32(id).u32(pcs.len() as u32);
         for &pc in pcs {
@@ -94,6 +114,7 @@ pub fn block_bytes(b: &Block) -> [u8; BLOCK_ENTRY_LEN] {
     out[0..8].copy_from_slice(&b.address.to_le_bytes());
     out[8..16].copy_from_slice(&b.size.to_le_bytes());
     out[16..20].copy_from_slice(&b.stack.to_le_bytes());
+    out[20..24].copy_from_slice(&b.allocated_ds.to_le_bytes());
     out
 }
 
@@ -178,6 +199,9 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
     )?;
     if let Some(mean) = dump.sample_bytes {
         w.record(tag::SAMPLING, FLAG_REQUIRED, &mean.to_le_bytes())?;
+    }
+    if let Some(m) = &dump.memory {
+        w.record(tag::MEMORY, 0, &Encoder::memory(m))?;
     }
     let mut e = Encoder::new();
     e.u32(dump.stacks.len() as u32);

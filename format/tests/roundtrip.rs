@@ -45,14 +45,29 @@ fn sample() -> Dump {
                 address: 0x1000,
                 size: 24,
                 stack: 1,
+                allocated_ds: 7,
             },
             Block {
                 address: 0x2000,
                 size: 0,
                 stack: 9,
+                allocated_ds: u32::MAX,
             },
         ],
         sample_bytes: None,
+        memory: Some(Memory {
+            has_process: true,
+            vss: 1 << 30,
+            rss: 5 << 20,
+            pss: 4 << 20,
+            uss: 3 << 20,
+            swap: 0,
+            has_malloc: true,
+            malloc_arena: 135_168,
+            malloc_mmapped: 0,
+            malloc_in_use: 2_000,
+            malloc_free: 133_168,
+        }),
     }
 }
 
@@ -115,7 +130,7 @@ fn foreign_and_future_files() {
     b[8] = 2;
     let err = parse(&b).unwrap_err();
     assert!(
-        err.to_string().contains("version 2.0 is not supported"),
+        err.to_string().contains("version 2.1 is not supported"),
         "{err}"
     );
 }

@@ -2,7 +2,7 @@
 
 use crate::guard::MAX_DEPTH;
 use crate::lock::SpinLock;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// Default number of frames kept per stack (`LEAKTRACE_DEPTH`).
 pub const DEFAULT_DEPTH: usize = 64;
@@ -10,6 +10,12 @@ pub const DEFAULT_DEPTH: usize = 64;
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 /// Mean bytes between samples (`LEAKTRACE_SAMPLE`); 0 records everything.
 static SAMPLE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// The snapshot signal (`LEAKTRACE_SIGNAL`); 0 for none.
+static SIGNAL: AtomicI32 = AtomicI32::new(libc::SIGUSR1);
+/// Nanoseconds between periodic snapshots (`LEAKTRACE_INTERVAL`); 0 for none.
+static INTERVAL_NS: AtomicU64 = AtomicU64::new(0);
+/// Whether children are tracked (`LEAKTRACE_FOLLOW`, default yes).
+static FOLLOW: AtomicBool = AtomicBool::new(true);
 /// Absolute dump prefix, e.g. `/home/me/leaktrace`.
 static PREFIX: SpinLock<String> = SpinLock::new(String::new());
 
@@ -43,6 +49,28 @@ pub fn load() {
             )),
         }
     }
+    if let Some(v) = env(c"LEAKTRACE_SIGNAL") {
+        match parse_signal(&v) {
+            Some(n) => SIGNAL.store(n, Ordering::Relaxed),
+            None => crate::sys::write_stderr(&format!(
+                "leaktrace: LEAKTRACE_SIGNAL={v:?} is not USR1, USR2, a signal number or none; using USR1\n"
+            )),
+        }
+    }
+    if let Some(v) = env(c"LEAKTRACE_INTERVAL") {
+        match parse_duration_ns(&v) {
+            Some(n) => INTERVAL_NS.store(n, Ordering::Relaxed),
+            None => crate::sys::write_stderr(&format!(
+                "leaktrace: LEAKTRACE_INTERVAL={v:?} is not a duration (like 10s or 500ms); no periodic snapshots\n"
+            )),
+        }
+    }
+    if let Some(v) = env(c"LEAKTRACE_FOLLOW") {
+        FOLLOW.store(
+            !matches!(v.trim(), "0" | "no" | "false" | "off"),
+            Ordering::Relaxed,
+        );
+    }
     let prefix = env(c"LEAKTRACE_OUT")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "leaktrace".to_string());
@@ -69,6 +97,73 @@ pub fn sample_bytes() -> u64 {
     SAMPLE_BYTES.load(Ordering::Relaxed)
 }
 
+/// The snapshot signal, 0 for none.
+pub fn signal() -> i32 {
+    SIGNAL.load(Ordering::Relaxed)
+}
+
+/// Nanoseconds between periodic snapshots, 0 for none.
+pub fn interval_ns() -> u64 {
+    INTERVAL_NS.load(Ordering::Relaxed)
+}
+
+/// Whether forked and exec'd children are tracked.
+pub fn follow() -> bool {
+    FOLLOW.load(Ordering::Relaxed)
+}
+
+/// "USR1", "SIGUSR2", "12", "none" → signal number (0 for none). Only
+/// signals a program can catch and that are not the fatal ones leaktrace
+/// dumps on (TERM, INT, HUP) are accepted.
+pub fn parse_signal(text: &str) -> Option<i32> {
+    let t = text.trim().to_ascii_uppercase();
+    let name = t.strip_prefix("SIG").unwrap_or(&t);
+    let n = match name {
+        "NONE" | "0" => return Some(0),
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "WINCH" => libc::SIGWINCH,
+        "URG" => libc::SIGURG,
+        "PWR" => libc::SIGPWR,
+        _ => name.parse().ok()?,
+    };
+    let forbidden = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGABRT,
+    ];
+    ((1..=64).contains(&n) && !forbidden.contains(&n)).then_some(n)
+}
+
+/// "10s", "500ms", "2m", "1h", "1.5s", "30" (seconds) → nanoseconds.
+pub fn parse_duration_ns(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale: f64 = match unit.trim() {
+        "" => 1e9,
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e3 * 1e3,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    let n: f64 = number.parse().ok()?;
+    let ns = n * scale;
+    (1e6..1e18).contains(&ns).then_some(ns as u64)
+}
+
 /// "512k", "4M", "1g", "4096" → bytes (k = 1024). `None` for anything else.
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim().to_ascii_lowercase();
@@ -88,6 +183,12 @@ pub fn prefix() -> String {
     PREFIX.lock().clone()
 }
 
+/// In a forked child: the dump thread may have been reading the prefix at
+/// the fork; nobody holds the lock here.
+pub fn after_fork_child() {
+    PREFIX.unlock_raw();
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_size;
@@ -102,5 +203,32 @@ mod tests {
         assert_eq!(parse_size("0"), None);
         assert_eq!(parse_size("lots"), None);
         assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn signals() {
+        use super::parse_signal;
+        assert_eq!(parse_signal("USR1"), Some(libc::SIGUSR1));
+        assert_eq!(parse_signal("sigusr2"), Some(libc::SIGUSR2));
+        assert_eq!(parse_signal("34"), Some(34));
+        assert_eq!(parse_signal("none"), Some(0));
+        assert_eq!(parse_signal("TERM"), None);
+        assert_eq!(parse_signal("9"), None);
+        assert_eq!(parse_signal("65"), None);
+        assert_eq!(parse_signal("often"), None);
+    }
+
+    #[test]
+    fn durations() {
+        use super::parse_duration_ns;
+        assert_eq!(parse_duration_ns("10s"), Some(10_000_000_000));
+        assert_eq!(parse_duration_ns("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration_ns("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_duration_ns("2m"), Some(120_000_000_000));
+        assert_eq!(parse_duration_ns("1h"), Some(3_600_000_000_000));
+        assert_eq!(parse_duration_ns("10"), Some(10_000_000_000));
+        assert_eq!(parse_duration_ns("s"), None);
+        assert_eq!(parse_duration_ns("10us"), None);
+        assert_eq!(parse_duration_ns("soon"), None);
     }
 }

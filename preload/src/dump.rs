@@ -5,7 +5,9 @@
 //! temporary name and linked to its final name, which never replaces an
 //! existing file: a dump that exists is complete, and nothing is overwritten.
 
-use crate::{config, modules, stacks, stats, sys, table};
+use crate::lock::SpinLock;
+use crate::{config, lifecycle, modules, procmem, stacks, stats, sys, table};
+use core::sync::atomic::{AtomicBool, Ordering};
 use leaktrace_format::{
     block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED,
 };
@@ -13,21 +15,69 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
+/// Serializes dumps: the exit dump waits for a snapshot being written.
+static WRITING: SpinLock<()> = SpinLock::new(());
+/// Set once the final dump (exit, `_exit` or fatal signal) has begun: it is
+/// written once, and no snapshot starts after it.
+static FINAL: AtomicBool = AtomicBool::new(false);
+
+/// Writes the final dump, `<prefix>.<pid>.bin`, once per process.
+pub fn write_final(trigger: Trigger) {
+    if FINAL.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let _one = WRITING.lock();
+    write(trigger, 0);
+}
+
+/// Writes snapshot `n`, `<prefix>.<pid>.<n>.bin`.
+pub fn write_snapshot(trigger: Trigger, n: u32) {
+    let _one = WRITING.lock();
+    if !FINAL.load(Ordering::Acquire) {
+        write(trigger, n);
+    }
+}
+
+/// In a forked child: its final dump is still to come, and no dump is
+/// being written there (the thread writing one exists only in the parent).
+pub fn after_fork_child() {
+    FINAL.store(false, Ordering::Release);
+    WRITING.unlock_raw();
+}
+
 /// Writes a dump of everything live now. Failures are reported on stderr
 /// in one line; the program is never affected.
-pub fn write(trigger: Trigger, start_ns: u64) {
+fn write(trigger: Trigger, snapshot: u32) {
     let prefix = config::prefix();
     let pid = sys::getpid();
-    let name = format!("{prefix}.{pid}.bin");
-    if let Err(e) = write_to(&prefix, pid, &name, trigger, start_ns) {
+    let stem = if snapshot == 0 {
+        format!("{prefix}.{pid}")
+    } else {
+        format!("{prefix}.{pid}.{snapshot}")
+    };
+    let name = format!("{stem}.bin");
+    if let Err(e) = write_to(&prefix, &stem, &name, trigger, snapshot) {
         sys::write_stderr(&format!("leaktrace: cannot write dump {name}: {e}\n"));
     }
 }
 
-fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64) -> io::Result<()> {
+fn write_to(
+    prefix: &str,
+    stem: &str,
+    name: &str,
+    trigger: Trigger,
+    snapshot: u32,
+) -> io::Result<()> {
+    let pid = sys::getpid();
     // The moment the dump began: the file's mtime minus this is the dump's cost.
     let began = sys::now_ns();
-    modules::refresh();
+    // A fatal signal stopped a program thread, which may hold the loader's
+    // lock or an arena lock: use what is known already.
+    let fatal = matches!(trigger, Trigger::FatalSignal);
+    if !fatal {
+        modules::refresh();
+    }
+    let memory = procmem::read(!fatal);
     let (blocks, mut totals) = table::snapshot();
     (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
     let mut ids: Vec<u32> = blocks.iter().map(|b| b.stack).collect();
@@ -37,10 +87,10 @@ fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64)
     let process = ProcessInfo {
         pid,
         ppid: sys::getppid(),
-        start_ns,
+        start_ns: lifecycle::start_ns(),
         dump_ns: began,
         trigger,
-        snapshot: 0,
+        snapshot,
         exe: fs::read_link("/proc/self/exe")
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default(),
@@ -73,6 +123,7 @@ fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64)
             FLAG_REQUIRED,
             &Encoder::modules(&modules::registry()),
         )?;
+        w.record(tag::MEMORY, 0, &Encoder::memory(&memory))?;
         let mean = config::sample_bytes();
         if mean != 0 {
             w.record(tag::SAMPLING, FLAG_REQUIRED, &mean.to_le_bytes())?;
@@ -97,15 +148,16 @@ fn write_to(prefix: &str, pid: u32, name: &str, trigger: Trigger, start_ns: u64)
     })();
     let result = written.and_then(|mut f| {
         f.flush()?;
-        publish(&tmp, prefix, pid, name)
+        publish(&tmp, stem, name)
     });
     let _ = fs::remove_file(&tmp);
     result
 }
 
 /// Gives the finished temporary file its final name without ever replacing
-/// an existing file: on a clash the next free name `<prefix>.<pid>-N.bin`.
-fn publish(tmp: &str, prefix: &str, pid: u32, name: &str) -> io::Result<()> {
+/// an existing file: on a clash (an earlier image of this pid, before an
+/// exec) the next free name `<stem>-N.bin`.
+fn publish(tmp: &str, stem: &str, name: &str) -> io::Result<()> {
     let mut target = name.to_string();
     for n in 1..10_000 {
         match fs::hard_link(tmp, &target) {
@@ -118,7 +170,7 @@ fn publish(tmp: &str, prefix: &str, pid: u32, name: &str) -> io::Result<()> {
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                target = format!("{prefix}.{pid}-{n}.bin");
+                target = format!("{stem}-{n}.bin");
             }
             Err(e) => return Err(e),
         }

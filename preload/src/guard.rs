@@ -10,7 +10,11 @@ pub const MAX_DEPTH: usize = 1024;
 #[repr(C)]
 pub struct ThreadState {
     busy: u32,
+    /// A fatal signal that arrived while the thread was inside the library;
+    /// acted on when it leaves (`signals::deferred`).
+    pub deferred_signal: u32,
     pub stack_known: u32,
+    reserved: u32,
     pub stack_hi: u64,
     pub pending_bytes: i64,
     pub pending_blocks: i64,
@@ -62,10 +66,22 @@ impl Busy {
 }
 
 impl Drop for Busy {
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: see `state`; only this thread touches its own block.
-        unsafe { (*self.state).busy = 0 };
+        unsafe {
+            (*self.state).busy = 0;
+            if (*self.state).deferred_signal != 0 {
+                crate::signals::deferred(&mut *self.state);
+            }
+        }
     }
+}
+
+/// Whether the calling thread is inside the library. Async-signal-safe.
+pub fn is_busy() -> bool {
+    // SAFETY: a load from this thread's own TLS block.
+    unsafe { (*leaktrace_thread_state()).busy != 0 }
 }
 
 /// Marks the thread busy, or returns `None` when it already is (we are

@@ -31,8 +31,8 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
         let state = busy.state();
         let n = unwind::capture(state, config::depth(), caller);
         let id = stacks::intern(&state.frames[..n]);
-        let size = (size as u64).min(table::MAX_SIZE);
-        match table::insert(p as u64, size, id) {
+        let size = size as u64;
+        match table::insert(p as u64, size, id, lifecycle::now_ds()) {
             Inserted::New => stats::change(state, size as i64, 1),
             Inserted::Replaced(old) => stats::change(state, size as i64 - old as i64, 0),
             Inserted::OutOfMemory => lifecycle::fail("out of memory for the block table"),
@@ -46,12 +46,12 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
 
 /// Forgets a block that is about to be freed; returns what was recorded.
 #[inline]
-fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<(u64, u32)> {
+fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<table::Recorded> {
     let errno = sys::errno();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let found = table::remove(p as u64);
-        if let Some((size, _)) = found {
-            stats::change(busy.state(), -(size as i64), -1);
+        if let Some(r) = found {
+            stats::change(busy.state(), -(r.size as i64), -1);
         }
         found
     }))
@@ -153,10 +153,10 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize, sp: u64, bp: u64) 
         }
     } else if size != 0 {
         // Failed: the old block is still there, unchanged.
-        if let Some((old_size, stack)) = old {
+        if let Some(r) = old {
             let errno = sys::errno();
-            if let Inserted::New = table::insert(p as u64, old_size, stack) {
-                stats::change(busy.state(), old_size as i64, 1);
+            if let Inserted::New = table::insert(p as u64, r.size, r.stack, r.time) {
+                stats::change(busy.state(), r.size as i64, 1);
             }
             sys::set_errno(errno);
         }
@@ -240,7 +240,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
 /// view of the modules must be rebuilt before the next capture.
 #[no_mangle]
 pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> i32 {
-    let r = real::dlclose(handle);
+    let r = crate::libc_next::dlclose(handle);
     modules::mark_dirty();
     r
 }

@@ -26,7 +26,11 @@
 //! - [`sampler`] picks, with `LEAKTRACE_SAMPLE`, the allocations to record
 //!   by bytes, so production runs pay for a small fraction of them.
 //! - [`dump`] writes the dump file (format: the `leaktrace-format` crate) at
-//!   exit.
+//!   exit, `_exit` and on request, with the process's memory ([`procmem`]).
+//! - [`signals`] takes snapshot requests and fatal signals without taking
+//!   the program's handlers away; [`dumper`] is the library's own thread,
+//!   which writes snapshots and the final dump of a process killed by a
+//!   signal. [`lifecycle`] ties start, exit and fork together.
 //!
 //! Nothing here may panic across the FFI boundary: entry points that do real
 //! work run under `catch_unwind`, and an internal failure prints one line and
@@ -37,16 +41,20 @@
 mod alloc;
 mod config;
 mod dump;
+mod dumper;
 #[cfg(not(test))]
 mod entry;
 mod guard;
 #[cfg(not(test))]
 mod hooks;
+mod libc_next;
 mod lifecycle;
 mod lock;
 mod modules;
+mod procmem;
 mod real;
 mod sampler;
+mod signals;
 mod stacks;
 mod stats;
 mod sys;

@@ -6,8 +6,8 @@
 //! allocate (libstdc++'s exception pool), and those blocks must be tracked.
 
 use crate::guard::{self, Busy};
-use crate::{config, dump, modules, real, stacks, stats, sys, table};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use crate::{config, dump, dumper, libc_next, modules, real, signals, stacks, stats, sys, table};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use leaktrace_format::Trigger;
 
 const UNINIT: u8 = 0;
@@ -16,9 +16,15 @@ const TRACKING: u8 = 2;
 const OFF: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+/// The pid being tracked: a vfork()ed child shares our memory under
+/// another pid and must not write dumps.
+static PID: AtomicU32 = AtomicU32::new(0);
 static START_NS: AtomicU64 = AtomicU64::new(0);
-/// Set once the exit dump is written, so that it is written once.
-static EXIT_DUMPED: AtomicU8 = AtomicU8::new(0);
+/// The coarse monotonic clock when tracking started (`now_ds`).
+static START_COARSE_NS: AtomicU64 = AtomicU64::new(0);
+/// `LEAKTRACE_FOLLOW=0` records the first tracked pid here, for the
+/// images its children exec to find.
+const ROOT_PID_VAR: &core::ffi::CStr = c"LEAKTRACE_ROOT_PID";
 
 /// Enters the library from a hook: `Some` when this call should be
 /// recorded, `None` when it must pass straight through (re-entrant call,
@@ -41,6 +47,19 @@ pub fn start_ns() -> u64 {
     START_NS.load(Ordering::Relaxed)
 }
 
+/// Tenths of a second since tracking started, from the kernel's coarse
+/// clock (a few nanoseconds through the vDSO): a block's allocation time.
+#[inline]
+pub fn now_ds() -> u32 {
+    let elapsed = sys::coarse_ns().saturating_sub(START_COARSE_NS.load(Ordering::Relaxed));
+    (elapsed / 100_000_000).min(u64::from(u32::MAX)) as u32
+}
+
+/// Whether allocations are being recorded now.
+pub fn is_tracking() -> bool {
+    STATE.load(Ordering::Acquire) == TRACKING
+}
+
 /// One-time set-up. The caller holds the re-entrancy guard, so whatever
 /// dlsym, getcwd or pthread allocate passes through untracked.
 fn init() {
@@ -51,6 +70,7 @@ fn init() {
         return;
     }
     START_NS.store(sys::now_ns(), Ordering::Relaxed);
+    START_COARSE_NS.store(sys::coarse_ns(), Ordering::Relaxed);
     real::resolve();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -65,12 +85,31 @@ fn init() {
         fail(&format!("{msg}{at}"));
     }));
     config::load();
+    PID.store(sys::getpid(), Ordering::Relaxed);
+    if !config::follow() && is_exec_child() {
+        STATE.store(OFF, Ordering::Release);
+        return;
+    }
+    libc_next::resolve();
     if !stacks::init() {
         fail("cannot reserve memory for stacks");
         return;
     }
     modules::init();
     STATE.store(TRACKING, Ordering::Release);
+}
+
+/// Under `LEAKTRACE_FOLLOW=0`: whether this image was exec'd by a child
+/// of the tracked process (the root pid, set by its constructor, differs).
+fn is_exec_child() -> bool {
+    // SAFETY: getenv with a valid name; the value is parsed at once.
+    let v = unsafe { libc::getenv(ROOT_PID_VAR.as_ptr()) };
+    if v.is_null() {
+        return false;
+    }
+    // SAFETY: getenv returns a NUL-terminated string.
+    let root = unsafe { core::ffi::CStr::from_ptr(v) };
+    root.to_str().ok().and_then(|r| r.parse::<u32>().ok()) != Some(sys::getpid())
 }
 
 /// An internal failure: say so on one line and stop tracking; the program
@@ -97,15 +136,20 @@ extern "C" {
     ) -> i32;
 }
 
-/// The constructor: makes sure we are initialised and installs the exit and
-/// fork handlers. Registered with a null DSO handle so the exit handler runs
-/// after the program's own static destructors.
+/// The constructor: makes sure we are initialised, installs the exit and
+/// fork handlers (the exit handler registered with a null DSO handle, so it
+/// runs after the program's own static destructors) and the signal
+/// handlers, and starts the dump thread.
 extern "C" fn constructor() {
     guarded(|| {
         if STATE.load(Ordering::Acquire) == UNINIT {
             init();
         }
-        // SAFETY: registering plain extern "C" functions with libc.
+        if !is_tracking() {
+            return;
+        }
+        // SAFETY: registering plain extern "C" functions with libc; setenv
+        // with valid strings, before main (no other thread reads environ).
         unsafe {
             __cxa_atexit(at_exit, core::ptr::null_mut(), core::ptr::null_mut());
             libc::pthread_atfork(
@@ -113,7 +157,13 @@ extern "C" fn constructor() {
                 Some(after_fork_parent),
                 Some(after_fork_child),
             );
+            if !config::follow() {
+                let pid = std::ffi::CString::new(sys::getpid().to_string()).unwrap_or_default();
+                libc::setenv(ROOT_PID_VAR.as_ptr(), pid.as_ptr(), 0);
+            }
         }
+        signals::install();
+        dumper::spawn();
     });
 }
 
@@ -123,13 +173,36 @@ extern "C" fn constructor() {
 static CONSTRUCTOR: extern "C" fn() = constructor;
 
 extern "C" fn at_exit(_: *mut libc::c_void) {
-    if STATE.load(Ordering::Acquire) != TRACKING || EXIT_DUMPED.swap(1, Ordering::AcqRel) != 0 {
+    final_dump(Trigger::Exit);
+}
+
+/// Writes the final dump from the calling thread, if this process is the
+/// one tracked.
+fn final_dump(trigger: Trigger) {
+    if !is_tracking() || PID.load(Ordering::Relaxed) != sys::getpid() {
         return;
     }
     if let Some(mut busy) = guard::enter() {
         stats::flush(busy.state());
-        let _ = std::panic::catch_unwind(|| dump::write(Trigger::Exit, start_ns()));
+        let _ = std::panic::catch_unwind(|| dump::write_final(trigger));
     }
+}
+
+/// `_exit` and `_Exit` end the process without exit handlers: the final
+/// dump is written here instead. (A vforked child calling `_exit` runs
+/// under another pid and writes nothing.)
+#[cfg(not(test))]
+#[no_mangle]
+pub unsafe extern "C" fn _exit(status: i32) -> ! {
+    final_dump(Trigger::ImmediateExit);
+    libc_next::exit_now(status)
+}
+
+#[cfg(not(test))]
+#[no_mangle]
+pub unsafe extern "C" fn _Exit(status: i32) -> ! {
+    final_dump(Trigger::ImmediateExit);
+    libc_next::exit_now(status)
 }
 
 /// Holds every lock of the library across fork(), so the child never
@@ -146,10 +219,22 @@ extern "C" fn after_fork_parent() {
     release_after_fork();
 }
 
+/// The child starts its own run: its dumps are its own, under its own pid,
+/// from its own dump thread — or, with `LEAKTRACE_FOLLOW=0`, it is not
+/// tracked at all.
 extern "C" fn after_fork_child() {
-    // The child starts its own run: its dump is its own, under its own pid.
-    EXIT_DUMPED.store(0, Ordering::Release);
+    PID.store(sys::getpid(), Ordering::Relaxed);
+    dump::after_fork_child();
+    dumper::after_fork_child();
+    config::after_fork_child();
     release_after_fork();
+    if !config::follow() {
+        STATE.store(OFF, Ordering::Release);
+        return;
+    }
+    if is_tracking() {
+        guarded(dumper::spawn);
+    }
 }
 
 fn release_after_fork() {

@@ -14,7 +14,6 @@ type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
 type MemalignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
 type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32;
 type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
-type DlcloseFn = unsafe extern "C" fn(*mut c_void) -> i32;
 
 static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
@@ -24,7 +23,6 @@ static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static POSIX_MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static ALIGNED_ALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static USABLE_SIZE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-static DLCLOSE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
 extern "C" {
     // glibc's own entry points, used only if dlsym finds no next allocator.
@@ -35,7 +33,7 @@ extern "C" {
     fn __libc_memalign(align: usize, size: usize) -> *mut c_void;
 }
 
-fn next(name: &core::ffi::CStr) -> *mut c_void {
+pub fn next(name: &core::ffi::CStr) -> *mut c_void {
     // SAFETY: dlsym with a valid NUL-terminated name; RTLD_NEXT finds the
     // definition after this library in the lookup order.
     unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }
@@ -55,7 +53,6 @@ pub fn resolve() {
     pick(&POSIX_MEMALIGN, c"posix_memalign", core::ptr::null_mut());
     pick(&ALIGNED_ALLOC, c"aligned_alloc", core::ptr::null_mut());
     pick(&USABLE_SIZE, c"malloc_usable_size", core::ptr::null_mut());
-    pick(&DLCLOSE, c"dlclose", core::ptr::null_mut());
 }
 
 macro_rules! load {
@@ -150,20 +147,6 @@ pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
         Some(f) => f(p),
         None => 0,
     }
-}
-
-pub unsafe fn dlclose(handle: *mut c_void) -> i32 {
-    if DLCLOSE.load(Ordering::Acquire).is_null() {
-        resolve_dlclose();
-    }
-    match load!(DLCLOSE, DlcloseFn) {
-        Some(f) => f(handle),
-        None => -1,
-    }
-}
-
-fn resolve_dlclose() {
-    DLCLOSE.store(next(c"dlclose"), Ordering::Release);
 }
 
 /// Static arena for allocations made before the real allocator is known.

@@ -42,6 +42,19 @@ pub fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The kernel's coarse monotonic clock in nanoseconds (a few milliseconds
+/// of resolution, read without a system call).
+#[inline]
+pub fn coarse_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Zeroed anonymous memory straight from the kernel (never the program's
 /// heap). Pages are only backed when touched.
 pub fn map_zeroed(bytes: usize) -> Option<*mut c_void> {
@@ -98,5 +111,50 @@ pub fn page_size() -> usize {
         n as usize
     } else {
         4096
+    }
+}
+
+/// Sleeps while `*word == expected`, at most `timeout_ns` if given. Returns
+/// early on a wake, a signal or a spurious wake-up: callers re-check.
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32, timeout_ns: Option<u64>) {
+    let ts = timeout_ns.map(|ns| libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT on a live aligned u32, with a valid or null
+    // timeout; async-signal-safe (a plain system call).
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ts_ptr,
+        )
+    };
+}
+
+/// Wakes every thread waiting on `word`. Async-signal-safe.
+pub fn futex_wake(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE on a live aligned u32; touches no other memory.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
+
+/// Sends `sig` to the calling thread only. Async-signal-safe.
+pub fn raise_here(sig: i32) {
+    // SAFETY: plain system calls with integer arguments.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
     }
 }

@@ -20,8 +20,9 @@ const INITIAL_SLOTS: usize = 64;
 /// - `a`: address >> 3 in the low 45 bits (user-space addresses have 48
 ///   bits, and every allocator returns 8-aligned blocks), the low 19 bits of
 ///   the stack id above;
-/// - `b`: requested size in the low 51 bits, the high 13 bits of the stack id
-///   above.
+/// - `b`: requested size in the low 34 bits ([`LARGE`] for 16 GiB and more,
+///   whose size is kept in [`large`]), the allocation time in the next 20
+///   ([`time`]), the high 10 bits of the stack id above (ids have 29 bits).
 ///
 /// `a == 0` marks an empty slot (no block lives at address 0).
 #[derive(Clone, Copy)]
@@ -32,31 +33,112 @@ struct Entry {
 }
 
 const ADDR_BITS: u32 = 45;
-const SIZE_BITS: u32 = 51;
+const SIZE_BITS: u32 = 34;
 const SIZE_MASK: u64 = (1 << SIZE_BITS) - 1;
-/// Larger requests cannot succeed on x86_64; they are clamped if they do.
-pub const MAX_SIZE: u64 = SIZE_MASK;
+/// The size field of a block of 16 GiB or more: see [`large`].
+const LARGE: u64 = SIZE_MASK;
+const TIME_BITS: u32 = 20;
+const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
+const STACK_LOW_BITS: u32 = 19;
 
 impl Entry {
     #[inline]
-    fn new(addr: u64, size: u64, stack: u32) -> Entry {
+    fn new(addr: u64, size: u64, stack: u32, time: u32) -> Entry {
         let stack = u64::from(stack);
         Entry {
-            a: (addr >> 3) | ((stack & 0x7ffff) << ADDR_BITS),
-            b: size.min(SIZE_MASK) | ((stack >> 19) << SIZE_BITS),
+            a: (addr >> 3) | ((stack & ((1 << STACK_LOW_BITS) - 1)) << ADDR_BITS),
+            b: size.min(LARGE)
+                | (u64::from(time::pack(time)) << SIZE_BITS)
+                | ((stack >> STACK_LOW_BITS) << (SIZE_BITS + TIME_BITS)),
         }
     }
     #[inline]
     fn addr(self) -> u64 {
         (self.a & ((1 << ADDR_BITS) - 1)) << 3
     }
+    /// The size field: the size, or [`LARGE`].
     #[inline]
-    fn size(self) -> u64 {
+    fn size_field(self) -> u64 {
         self.b & SIZE_MASK
+    }
+    /// The size, looking large blocks up (the stripe must be locked).
+    fn size(self) -> u64 {
+        match self.size_field() {
+            LARGE => large::get(self.addr()),
+            size => size,
+        }
+    }
+    #[inline]
+    fn time(self) -> u32 {
+        time::unpack(((self.b >> SIZE_BITS) & TIME_MASK) as u32)
     }
     #[inline]
     fn stack(self) -> u32 {
-        ((self.a >> ADDR_BITS) | ((self.b >> SIZE_BITS) << 19)) as u32
+        ((self.a >> ADDR_BITS) | ((self.b >> (SIZE_BITS + TIME_BITS)) << STACK_LOW_BITS)) as u32
+    }
+}
+
+/// Allocation times in 20 bits: a small float of tenths of a second since
+/// the library started, exact for the first 6,553 s (1.8 h), then to 1 part
+/// in 32,768 of the time since start (13 s after 5 days), up to 6 years.
+mod time {
+    const MANTISSA: u32 = 16;
+
+    pub fn pack(ds: u32) -> u32 {
+        let bits = 32 - ds.leading_zeros();
+        if bits <= MANTISSA {
+            return ds;
+        }
+        let exp = bits - MANTISSA; // 1..=16; 15 is the most that fits
+        if exp > 15 {
+            return (15 << MANTISSA) | 0xffff;
+        }
+        (exp << MANTISSA) | (ds >> exp)
+    }
+
+    pub fn unpack(packed: u32) -> u32 {
+        let exp = packed >> MANTISSA;
+        let mantissa = packed & 0xffff;
+        mantissa << exp
+    }
+}
+
+/// Sizes of the few blocks of 16 GiB and more, which the entries cannot
+/// hold: a fixed array (no allocation), locked after a stripe lock.
+mod large {
+    use crate::lock::SpinLock;
+
+    static BLOCKS: SpinLock<[(u64, u64); 64]> = SpinLock::new([(0, 0); 64]);
+
+    pub fn put(addr: u64, size: u64) {
+        let mut blocks = BLOCKS.lock();
+        if let Some(slot) = blocks.iter_mut().find(|b| b.0 == 0 || b.0 == addr) {
+            *slot = (addr, size);
+        }
+    }
+
+    pub fn get(addr: u64) -> u64 {
+        let blocks = BLOCKS.lock();
+        blocks
+            .iter()
+            .find(|b| b.0 == addr)
+            .map_or(super::LARGE, |b| b.1)
+    }
+
+    pub fn take(addr: u64) -> u64 {
+        let mut blocks = BLOCKS.lock();
+        match blocks.iter_mut().find(|b| b.0 == addr) {
+            Some(slot) => core::mem::take(slot).1,
+            None => super::LARGE,
+        }
+    }
+
+    pub fn lock_raw() {
+        BLOCKS.lock_raw();
+    }
+
+    pub fn unlock_raw() {
+        BLOCKS.unlock_raw();
     }
 }
 
@@ -133,9 +215,18 @@ pub enum Inserted {
     OutOfMemory,
 }
 
-/// Records a new block.
+/// A block as recorded: its size, stack id and allocation time.
+#[derive(Clone, Copy)]
+pub struct Recorded {
+    pub size: u64,
+    pub stack: u32,
+    /// Tenths of a second after start (see [`time`]).
+    pub time: u32,
+}
+
+/// Records a new block allocated `time` tenths of a second after start.
 #[inline]
-pub fn insert(addr: u64, size: u64, stack: u32) -> Inserted {
+pub fn insert(addr: u64, size: u64, stack: u32, time: u32) -> Inserted {
     let h = hash(addr);
     let index = stripe_index(addr, h);
     let mut s = STRIPE[index].0.lock();
@@ -144,7 +235,10 @@ pub fn insert(addr: u64, size: u64, stack: u32) -> Inserted {
     }
     s.allocations += 1;
     s.bytes_allocated += size;
-    let entry = Entry::new(addr, size, stack);
+    let entry = Entry::new(addr, size, stack, time);
+    if entry.size_field() == LARGE {
+        large::put(addr, size);
+    }
     let mut i = home(h, s.mask);
     loop {
         // SAFETY: `i` is masked to the table's size; the table is ours while
@@ -159,7 +253,11 @@ pub fn insert(addr: u64, size: u64, stack: u32) -> Inserted {
             return Inserted::New;
         }
         if e.addr() == addr {
-            let old = e.size();
+            let old = match e.size_field() {
+                LARGE if entry.size_field() != LARGE => large::take(addr),
+                LARGE => size, // `put` above replaced it: the old size is lost
+                small => small,
+            };
             *e = entry;
             return Inserted::Replaced(old);
         }
@@ -175,9 +273,9 @@ pub fn may_hold(addr: u64) -> bool {
     crate::config::sample_bytes() == 0 || filter_of(hash(addr)).load(Ordering::Relaxed) != 0
 }
 
-/// Forgets a block; returns its size and stack if it was known.
+/// Forgets a block; returns what was recorded of it, if anything.
 #[inline]
-pub fn remove(addr: u64) -> Option<(u64, u32)> {
+pub fn remove(addr: u64) -> Option<Recorded> {
     if !may_hold(addr) {
         return None;
     }
@@ -229,7 +327,15 @@ pub fn remove(addr: u64) -> Option<(u64, u32)> {
         filter_of(h).fetch_sub(1, Ordering::Relaxed);
     }
     s.frees += 1;
-    Some((found.size(), found.stack()))
+    let size = match found.size_field() {
+        LARGE => large::take(addr),
+        size => size,
+    };
+    Some(Recorded {
+        size,
+        stack: found.stack(),
+        time: found.time(),
+    })
 }
 
 /// Doubles a stripe's table (or creates it).
@@ -287,6 +393,7 @@ pub fn snapshot() -> (Vec<Block>, Totals) {
                     address: e.addr(),
                     size: e.size(),
                     stack: e.stack(),
+                    allocated_ds: e.time(),
                 });
             }
         }
@@ -294,15 +401,17 @@ pub fn snapshot() -> (Vec<Block>, Totals) {
     (blocks, totals)
 }
 
-/// Takes every stripe lock (before fork).
+/// Takes every lock of the table (before fork).
 pub fn lock_all() {
     for s in STRIPE.iter() {
         s.0.lock_raw();
     }
+    large::lock_raw();
 }
 
 /// Releases what `lock_all` took.
 pub fn unlock_all() {
+    large::unlock_raw();
     for s in STRIPE.iter() {
         s.0.unlock_raw();
     }
@@ -314,15 +423,44 @@ mod tests {
 
     #[test]
     fn entries_pack_every_field() {
-        for (addr, size, stack) in [
-            (0x7fff_ffff_fff8u64, 0u64, 0u32),
-            (0x5555_0000_1230, super::MAX_SIZE, u32::MAX),
-            (0x10, 24, 0x7ffff),
-            (0x18, 1 << 40, 0x80000),
+        for (addr, size, stack, time) in [
+            (0x7fff_ffff_fff8u64, 0u64, 0u32, 0u32),
+            (0x5555_0000_1230, super::LARGE - 1, (1 << 29) - 1, 65_535),
+            (0x10, 24, 0x7ffff, 1),
+            (0x18, 1 << 33, 0x80000, 40_000),
         ] {
-            let e = Entry::new(addr, size, stack);
-            assert_eq!((e.addr(), e.size(), e.stack()), (addr, size, stack));
+            let e = Entry::new(addr, size, stack, time);
+            assert_eq!(
+                (e.addr(), e.size_field(), e.stack(), e.time()),
+                (addr, size, stack, time)
+            );
             assert_ne!(e.a, 0);
         }
+    }
+
+    #[test]
+    fn large_sizes_are_kept_aside() {
+        let addr = 0x7000_0000_0000;
+        assert!(matches!(
+            super::insert(addr, 40 << 30, 5, 0),
+            super::Inserted::New
+        ));
+        let r = super::remove(addr).unwrap();
+        assert_eq!((r.size, r.stack), (40 << 30, 5));
+        assert!(super::remove(addr).is_none());
+    }
+
+    #[test]
+    fn times_are_exact_then_relative() {
+        use super::time::{pack, unpack};
+        for t in [0, 1, 65_535] {
+            assert_eq!(unpack(pack(t)), t);
+        }
+        for t in [65_536u32, 1_000_000, 4_320_000, u32::MAX >> 1] {
+            let back = unpack(pack(t));
+            assert!(back <= t && t - back <= t >> 15, "{t} -> {back}");
+            assert!(pack(t) < 1 << 20);
+        }
+        assert!(pack(u32::MAX) < 1 << 20);
     }
 }

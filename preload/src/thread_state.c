@@ -21,8 +21,10 @@ struct leaktrace_memo {
 };
 
 struct leaktrace_thread {
-    uint32_t busy;        /* non-zero while the thread is inside the library */
-    uint32_t stack_known; /* stack_hi is valid */
+    uint32_t busy;            /* non-zero while the thread is inside the library */
+    uint32_t deferred_signal; /* a fatal signal that arrived while busy (signals.rs) */
+    uint32_t stack_known;     /* stack_hi is valid */
+    uint32_t reserved;
     uint64_t stack_hi;
     int64_t pending_bytes;   /* live-heap changes not yet published (stats.rs) */
     int64_t pending_blocks;

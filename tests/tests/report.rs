@@ -37,7 +37,7 @@ fn bad_files_give_one_line_and_exit_2() {
     b[8] = 9;
     std::fs::write(&future, &b).unwrap();
     let (code, _, err) = leakreport_raw(&[], &[&future]);
-    assert_one_line_error(code, &err, &future, "version 9.0 is not supported");
+    assert_one_line_error(code, &err, &future, "version 9.1 is not supported");
 
     let missing = dir.path().join("missing.bin");
     let (code, _, err) = leakreport_raw(&[], &[&missing]);

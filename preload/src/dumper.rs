@@ -1,0 +1,156 @@
+//! The library's own thread, which writes every dump not written at exit:
+//! snapshots asked for by the snapshot signal, periodic snapshots
+//! (`LEAKTRACE_INTERVAL`), and the final dump of a process killed by a
+//! signal. Signal handlers only post requests (an atomic add and a futex
+//! wake); the program is held up only while the table is copied, stripe by
+//! stripe, never while the file is written.
+//!
+//! The thread blocks every signal but the snapshot signal, so it never takes
+//! a signal meant for the program, and a snapshot signal still has a taker
+//! when every program thread blocks it. It is created by the constructor,
+//! and again in each forked child (which has no thread of ours).
+
+use crate::{config, dump, guard, sys};
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use leaktrace_format::Trigger;
+
+/// Bumped by every request; the thread sleeps on it (a futex word).
+static WAKE: AtomicU32 = AtomicU32::new(0);
+/// Snapshot requests not yet served.
+static SNAPSHOTS_WANTED: AtomicU32 = AtomicU32::new(0);
+/// Set when a fatal signal wants the final dump.
+static FINAL_WANTED: AtomicU32 = AtomicU32::new(0);
+/// Set (and woken) when that final dump is done.
+static FINAL_DONE: AtomicU32 = AtomicU32::new(0);
+/// Snapshots written by this process so far (their numbers are 1, 2, ...).
+static SNAPSHOTS: AtomicU32 = AtomicU32::new(0);
+/// The thread's `pthread_t`, 0 while there is none.
+static THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// How long a fatal signal waits for the final dump before the process dies
+/// without it (a lock held by a thread the signal stopped, say).
+const FINAL_DUMP_TIMEOUT_NS: u64 = 60_000_000_000;
+
+/// Starts the thread (from the constructor, or in a forked child: one
+/// thread runs either). Every signal is blocked around `pthread_create`, so
+/// the thread starts with all of them blocked and no signal can reach it
+/// before it has set its own mask.
+pub fn spawn() {
+    if THREAD.load(Ordering::Acquire) != 0 {
+        return;
+    }
+    // SAFETY: signal-mask calls on valid sets, then pthread_create with a
+    // valid out-pointer, default attributes and an extern "C" entry point.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut saved: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut saved);
+        let mut thread: libc::pthread_t = 0;
+        let r = libc::pthread_create(&mut thread, core::ptr::null(), run, core::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &saved, core::ptr::null_mut());
+        if r == 0 {
+            THREAD.store(thread as usize, Ordering::Release);
+        } else {
+            sys::write_stderr("leaktrace: cannot start the dump thread; no snapshots\n");
+        }
+    }
+}
+
+/// In a forked child: the parent's thread does not exist here. Forgets it
+/// and its requests, and restarts numbering; the caller then spawns anew.
+pub fn after_fork_child() {
+    THREAD.store(0, Ordering::Release);
+    SNAPSHOTS_WANTED.store(0, Ordering::Relaxed);
+    FINAL_WANTED.store(0, Ordering::Relaxed);
+    FINAL_DONE.store(0, Ordering::Relaxed);
+    SNAPSHOTS.store(0, Ordering::Relaxed);
+}
+
+/// Whether the calling thread is the dump thread. Async-signal-safe.
+pub fn is_dump_thread() -> bool {
+    // SAFETY: pthread_self only reads the thread pointer.
+    let me = unsafe { libc::pthread_self() } as usize;
+    me == THREAD.load(Ordering::Acquire)
+}
+
+fn wake() {
+    WAKE.fetch_add(1, Ordering::Release);
+    sys::futex_wake(&WAKE);
+}
+
+/// Asks for a snapshot. Async-signal-safe.
+pub fn request_snapshot() {
+    SNAPSHOTS_WANTED.fetch_add(1, Ordering::AcqRel);
+    wake();
+}
+
+/// Has the thread write the final dump and waits for it (bounded).
+/// Async-signal-safe: called from the fatal-signal handler.
+pub fn final_dump() {
+    if THREAD.load(Ordering::Acquire) == 0 || is_dump_thread() {
+        return;
+    }
+    FINAL_WANTED.store(1, Ordering::Release);
+    wake();
+    let deadline = sys::monotonic_ns().saturating_add(FINAL_DUMP_TIMEOUT_NS);
+    while FINAL_DONE.load(Ordering::Acquire) == 0 {
+        let now = sys::monotonic_ns();
+        if now >= deadline {
+            return;
+        }
+        sys::futex_wait(&FINAL_DONE, 0, Some(deadline - now));
+    }
+}
+
+extern "C" fn run(_: *mut c_void) -> *mut c_void {
+    // Inside the library for good: whatever this thread allocates passes
+    // straight through, untracked.
+    if let Some(busy) = guard::enter() {
+        core::mem::forget(busy);
+    }
+    // SAFETY: naming this thread and setting its own signal mask.
+    unsafe {
+        libc::pthread_setname_np(libc::pthread_self(), c"leaktrace".as_ptr());
+        let mut only: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut only);
+        let sig = config::signal();
+        if sig != 0 {
+            libc::sigaddset(&mut only, sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, core::ptr::null_mut());
+        }
+    }
+    let interval = config::interval_ns();
+    let mut next_tick = sys::monotonic_ns().saturating_add(interval);
+    loop {
+        let seen = WAKE.load(Ordering::Acquire);
+        if FINAL_WANTED.load(Ordering::Acquire) != 0 {
+            let _ = std::panic::catch_unwind(|| dump::write_final(Trigger::FatalSignal));
+            FINAL_DONE.store(1, Ordering::Release);
+            sys::futex_wake(&FINAL_DONE);
+            FINAL_WANTED.store(0, Ordering::Release);
+            continue;
+        }
+        if SNAPSHOTS_WANTED.swap(0, Ordering::AcqRel) != 0 {
+            snapshot(Trigger::Signal);
+            continue;
+        }
+        if interval != 0 && sys::monotonic_ns() >= next_tick {
+            snapshot(Trigger::Interval);
+            // Missed periods (a long dump) are skipped, not caught up.
+            let now = sys::monotonic_ns();
+            while next_tick <= now {
+                next_tick = next_tick.saturating_add(interval);
+            }
+            continue;
+        }
+        let timeout = (interval != 0).then(|| next_tick.saturating_sub(sys::monotonic_ns()).max(1));
+        sys::futex_wait(&WAKE, seen, timeout);
+    }
+}
+
+fn snapshot(trigger: Trigger) {
+    let n = SNAPSHOTS.fetch_add(1, Ordering::AcqRel) + 1;
+    let _ = std::panic::catch_unwind(|| dump::write_snapshot(trigger, n));
+}
