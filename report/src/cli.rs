@@ -34,6 +34,10 @@ pub struct ReportOptions {
     /// Colour in text output: only on a terminal by default.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Only blocks allocated at least this long before the dump (`30s`,
+    /// `5m`, `1h`, `500ms`): what a long-running process leaks slowly.
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    pub older_than: Option<f64>,
     /// Where separate debug files live (searched by build-id and by
     /// .gnu_debuglink); may be given several times. Default: /usr/lib/debug.
     #[arg(long, value_name = "DIR")]
@@ -48,5 +52,49 @@ impl ReportOptions {
         } else {
             self.debug_dir.clone()
         }
+    }
+}
+
+/// "30s", "500ms", "5m", "2h", "1d", "12" (seconds) → seconds.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration (like 30s, 5m or 500ms)"
+            ))
+        }
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n >= 0.0 && n.is_finite() => Ok(n * scale),
+        _ => Err(format!(
+            "{text:?} is not a duration (like 30s, 5m or 500ms)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(30.0));
+        assert_eq!(parse_duration("500ms"), Ok(0.5));
+        assert_eq!(parse_duration("5m"), Ok(300.0));
+        assert_eq!(parse_duration("2h"), Ok(7200.0));
+        assert_eq!(parse_duration("12"), Ok(12.0));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-3s").is_err());
+        assert!(parse_duration("").is_err());
     }
 }

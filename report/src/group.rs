@@ -16,11 +16,42 @@ pub enum GroupBy {
 }
 
 /// Weighted sums while grouping.
-#[derive(Default)]
 struct Tally {
     bytes: f64,
     blocks: f64,
     recorded: u64,
+    times: Times,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            bytes: 0.0,
+            blocks: 0.0,
+            recorded: 0,
+            times: Times::NONE,
+        }
+    }
+}
+
+/// When a site's blocks were allocated: the earliest and the latest, in
+/// tenths of a second after the process started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Times {
+    pub first_ds: u32,
+    pub last_ds: u32,
+}
+
+impl Times {
+    const NONE: Times = Times {
+        first_ds: u32::MAX,
+        last_ds: 0,
+    };
+
+    fn add(&mut self, other: Times) {
+        self.first_ds = self.first_ds.min(other.first_ds);
+        self.last_ds = self.last_ds.max(other.last_ds);
+    }
 }
 
 /// Leaked memory attributed to one place.
@@ -37,6 +68,8 @@ pub struct Site {
     pub frames: Vec<Frame>,
     /// The frame the site is named after (index into `frames`).
     pub key_frame: usize,
+    /// When its blocks were allocated, if the dump says.
+    pub times: Option<Times>,
 }
 
 /// Module file names of the C and C++ runtimes.
@@ -142,6 +175,10 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
         e.bytes += b.size as f64 * w;
         e.blocks += w;
         e.recorded += 1;
+        e.times.add(Times {
+            first_ds: b.allocated_ds,
+            last_ds: b.allocated_ds,
+        });
     }
     let pcs_of: HashMap<u32, &[u64]> = dump
         .stacks
@@ -157,6 +194,7 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
         e.bytes += t.bytes;
         e.blocks += t.blocks;
         e.recorded += t.recorded;
+        e.times.add(t.times);
     }
     let all_pcs: Vec<u64> = per_stack
         .keys()
@@ -177,25 +215,35 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
                 recorded: t.recorded,
                 frames,
                 key_frame,
+                times: (dump.has_block_times() && t.recorded > 0).then_some(t.times),
             }
         })
         .collect();
     // Stacks that differ only in return addresses on the same source lines
     // (an unrolled loop, say) are one site to a reader.
-    let stack_sites = merge_by(stack_sites, |s| {
-        s.frames
+    let stack_sites = merge_by(stack_sites, |s| site_key(s, GroupBy::Stack));
+    if by == GroupBy::Stack {
+        return stack_sites;
+    }
+    merge_by(stack_sites, |s| site_key(s, GroupBy::Function))
+}
+
+/// What makes two sites one: their symbolized frames (by source line where
+/// known), or their innermost own function. Also matches a site across the
+/// dumps of one process (growth, `--diff`).
+pub fn site_key(s: &Site, by: GroupBy) -> String {
+    match by {
+        GroupBy::Stack => s
+            .frames
             .iter()
             .map(|f| match &f.function {
                 Some(name) => format!("{name}\0{:?}\0{:?}\0{}", f.file, f.line, f.module),
                 None => format!("{}+{:#x}", f.module, f.offset),
             })
             .collect::<Vec<_>>()
-            .join("\n")
-    });
-    if by == GroupBy::Stack {
-        return stack_sites;
+            .join("\n"),
+        GroupBy::Function => function_key(s.frames.get(s.key_frame)),
     }
-    merge_by(stack_sites, |s| function_key(s.frames.get(s.key_frame)))
 }
 
 /// Merges sites with equal keys; each merged site keeps the frames of its
@@ -213,6 +261,9 @@ fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
                 m.bytes += site.bytes;
                 m.blocks += site.blocks;
                 m.recorded += site.recorded;
+                if let (Some(t), Some(other)) = (m.times.as_mut(), site.times) {
+                    t.add(other);
+                }
             }
             None => {
                 order.push(key.clone());

@@ -1,7 +1,7 @@
 //! JSON output. The field names are a public interface (README.md):
 //! later versions add fields, never rename or remove these.
 
-use crate::analysis::Analysis;
+use crate::analysis::{age_seconds, Analysis};
 use crate::symbolize::Frame;
 use serde::Serialize;
 
@@ -20,6 +20,10 @@ pub struct JsonReport {
     pub sample_bytes: Option<u64>,
     pub start_time_ns: u64,
     pub dump_time_ns: u64,
+    /// Snapshot number (1, 2, ...), 0 for the final dump.
+    pub snapshot: u32,
+    /// The process's memory at the dump, when recorded.
+    pub memory: Option<JsonMemory>,
     pub totals: JsonTotals,
     pub sites: Vec<JsonSite>,
 }
@@ -37,6 +41,40 @@ pub struct JsonTotals {
 }
 
 #[derive(Serialize)]
+pub struct JsonMemory {
+    pub vss: Option<u64>,
+    pub rss: Option<u64>,
+    pub pss: Option<u64>,
+    pub uss: Option<u64>,
+    pub swap: Option<u64>,
+    /// Live bytes in tracked blocks (an estimate when sampled).
+    pub heap_bytes: u64,
+    pub malloc_in_use: Option<u64>,
+    pub malloc_free: Option<u64>,
+    pub malloc_arena: Option<u64>,
+    pub malloc_mmapped: Option<u64>,
+}
+
+impl JsonMemory {
+    pub fn new(m: &leaktrace_format::Memory, heap_bytes: u64) -> JsonMemory {
+        let p = |v: u64| m.has_process.then_some(v);
+        let g = |v: u64| m.has_malloc.then_some(v);
+        JsonMemory {
+            vss: p(m.vss),
+            rss: p(m.rss),
+            pss: p(m.pss),
+            uss: p(m.uss),
+            swap: p(m.swap),
+            heap_bytes,
+            malloc_in_use: g(m.malloc_in_use),
+            malloc_free: g(m.malloc_free),
+            malloc_arena: g(m.malloc_arena),
+            malloc_mmapped: g(m.malloc_mmapped),
+        }
+    }
+}
+
+#[derive(Serialize)]
 pub struct JsonSite {
     pub bytes: u64,
     pub blocks: u64,
@@ -44,6 +82,10 @@ pub struct JsonSite {
     pub recorded_blocks: u64,
     /// The innermost function of the program's own code.
     pub function: Option<String>,
+    /// Seconds before the dump its oldest and newest blocks were allocated
+    /// (absent for dumps without allocation times).
+    pub oldest_age_s: Option<f64>,
+    pub newest_age_s: Option<f64>,
     pub frames: Vec<JsonFrame>,
 }
 
@@ -85,6 +127,11 @@ pub fn report(a: &Analysis) -> JsonReport {
         sample_bytes: d.sample_bytes,
         start_time_ns: d.process.start_ns,
         dump_time_ns: d.process.dump_ns,
+        snapshot: d.process.snapshot,
+        memory: d
+            .memory
+            .as_ref()
+            .map(|m| JsonMemory::new(m, a.leaked_bytes)),
         totals: JsonTotals {
             leaked_bytes: a.leaked_bytes,
             leaked_blocks: a.leaked_blocks,
@@ -96,13 +143,15 @@ pub fn report(a: &Analysis) -> JsonReport {
             sites: a.total_sites,
         },
         sites: a
-            .sites
+            .shown_sites()
             .iter()
             .map(|s| JsonSite {
                 bytes: s.bytes,
                 blocks: s.blocks,
                 recorded_blocks: s.recorded,
                 function: s.frames.get(s.key_frame).and_then(|f| f.function.clone()),
+                oldest_age_s: s.times.map(|t| round_ms(age_seconds(d, t.first_ds))),
+                newest_age_s: s.times.map(|t| round_ms(age_seconds(d, t.last_ds))),
                 frames: s.frames.iter().map(JsonFrame::from).collect(),
             })
             .collect(),
@@ -118,4 +167,8 @@ pub fn render(analyses: &[Analysis]) -> String {
         serde_json::to_string_pretty(&reports)
     };
     value.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }

@@ -88,6 +88,42 @@ pub fn run(
     })
 }
 
+/// What a dump file's name says: `<prefix>.<pid>[-n].bin` is a final
+/// dump, `<prefix>.<pid>.<k>[-n].bin` snapshot `k`.
+fn name_parts(p: &Path) -> Option<(u64, u32)> {
+    let name = p.file_name()?.to_str()?.strip_suffix(".bin")?;
+    let mut fields = name.rsplit('.');
+    let last = fields.next()?;
+    let before = fields.next()?;
+    let number = |s: &str| s.split('-').next().and_then(|n| n.parse::<u64>().ok());
+    match (number(before), number(last)) {
+        (Some(pid), Some(k)) if fields.next().is_some() => Some((pid, k as u32)),
+        (_, Some(pid)) => Some((pid, 0)),
+        _ => None,
+    }
+}
+
+/// One dump per process of a run: its final dump, or its latest snapshot if
+/// it never wrote one (killed by SIGKILL, say).
+pub fn final_dumps_in(dir: &Path) -> Vec<PathBuf> {
+    let mut chosen: Vec<(u64, u32, PathBuf)> = Vec::new();
+    for path in dumps_in(dir) {
+        let Some((pid, k)) = name_parts(&path) else {
+            continue;
+        };
+        match chosen.iter_mut().find(|c| c.0 == pid) {
+            Some(c) => {
+                // A final dump (k = 0) beats any snapshot; else the latest.
+                if c.1 != 0 && (k == 0 || k > c.1) {
+                    *c = (pid, k, path);
+                }
+            }
+            None => chosen.push((pid, k, path)),
+        }
+    }
+    chosen.into_iter().map(|c| c.2).collect()
+}
+
 /// The dumps in `dir`, ordered by pid then name.
 pub fn dumps_in(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -107,4 +143,19 @@ pub fn dumps_in(dir: &Path) -> Vec<PathBuf> {
     };
     found.sort_by(|a, b| pid_of(a).cmp(&pid_of(b)).then(a.cmp(b)));
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_parts;
+    use std::path::Path;
+
+    #[test]
+    fn dump_names() {
+        assert_eq!(name_parts(Path::new("/d/leaktrace.42.bin")), Some((42, 0)));
+        assert_eq!(name_parts(Path::new("leaktrace.42-1.bin")), Some((42, 0)));
+        assert_eq!(name_parts(Path::new("leaktrace.42.3.bin")), Some((42, 3)));
+        assert_eq!(name_parts(Path::new("a.b.42.3-1.bin")), Some((42, 3)));
+        assert_eq!(name_parts(Path::new("leaktrace.x.bin")), None);
+    }
 }

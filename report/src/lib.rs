@@ -7,20 +7,27 @@
 //! [`symbolize`] turns every unique return address into frames (DWARF with
 //! inline frames, else the symbol table, else `module+0xoffset`) →
 //! [`group`] merges blocks into call sites, [`analysis`] applies the user's
-//! filters → [`text`] or [`json`] prints them.
+//! filters → [`text`] or [`json`] prints them. Several dumps of one process
+//! become a [`series`] (growth per site over time) and two can be compared
+//! ([`diff`]), printed by [`text_growth`] and [`json_growth`]; [`output`]
+//! decides which.
 //! [`cli`] holds the options both binaries share, and [`launch`] runs a
 //! program under the preload library.
 
 pub mod analysis;
 pub mod cli;
+pub mod diff;
 pub mod group;
 pub mod input;
 pub mod json;
+pub mod json_growth;
 pub mod launch;
 pub mod objects;
 pub mod output;
+pub mod series;
 pub mod symbolize;
 pub mod text;
+pub mod text_growth;
 
 /// Exit status for unreadable input (bad dump, missing binary).
 pub const EXIT_BAD_INPUT: i32 = 2;

@@ -1,23 +1,30 @@
 //! Printing reports for a list of dump files: the part both binaries share.
+//!
+//! Dumps of one process (same pid and start time) given together form a
+//! series, reported as growth over time ([`series`]); any other dump gets
+//! its own report. `--diff` compares two dumps ([`diff`]).
 
 use crate::analysis::{analyse, Analysis};
 use crate::cli::{Color, Format, ReportOptions};
-use crate::{input, json, text, EXIT_BAD_INPUT};
+use crate::{diff, input, json, json_growth, series, text, text_growth, EXIT_BAD_INPUT};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-/// Reports every file onto `out`. Problems go to stderr, one line each,
-/// prefixed with `tool`. Returns the exit status: 0, or 2 when a file could
-/// not be read or a binary could not be symbolized.
-pub fn report_files(
-    tool: &str,
-    files: &[PathBuf],
-    options: &ReportOptions,
-    out: &mut dyn Write,
-    out_is_tty: bool,
-) -> i32 {
-    let mut status = 0;
-    let mut analyses: Vec<Analysis> = Vec::new();
+/// What to print for the files given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A report per process; growth for several dumps of one.
+    Report,
+    /// What grew from the first file to the second.
+    Diff,
+}
+
+/// Reads and analyses every file; problems go to stderr, one line each.
+/// Returns the analyses and whether anything was missing.
+fn analyse_all(tool: &str, files: &[PathBuf], options: &ReportOptions) -> (Vec<Analysis>, bool) {
+    let mut incomplete = false;
+    let mut analyses = Vec::new();
     for path in files {
         match input::read(path) {
             Ok(i) => {
@@ -25,33 +32,127 @@ pub fn report_files(
                 for w in &a.warnings {
                     eprintln!("{tool}: {}: {w}", a.input.path);
                 }
-                if a.incomplete {
-                    status = EXIT_BAD_INPUT;
-                }
+                incomplete |= a.incomplete;
                 analyses.push(a);
             }
             Err(e) => {
                 eprintln!("{tool}: {e}");
-                status = EXIT_BAD_INPUT;
+                incomplete = true;
             }
         }
     }
-    let rendered = match options.format {
-        Format::Json if analyses.is_empty() => String::new(),
-        Format::Json => json::render(&analyses) + "\n",
-        Format::Text => {
-            let style = text::Style {
-                on: match options.color {
-                    Color::Always => true,
-                    Color::Never => false,
-                    Color::Auto => out_is_tty && std::env::var_os("NO_COLOR").is_none(),
-                },
+    (analyses, incomplete)
+}
+
+/// One thing to print: a dump's report, or a process's series.
+enum Item<'a> {
+    Single(&'a Analysis),
+    Series(series::Series),
+}
+
+/// Groups the analyses by process, in the order processes first appear;
+/// a process with several dumps becomes a series in time order.
+fn items<'a>(analyses: &'a [Analysis], options: &ReportOptions) -> Vec<Item<'a>> {
+    let mut order: Vec<(u32, u64)> = Vec::new();
+    let mut by_process: HashMap<(u32, u64), Vec<&Analysis>> = HashMap::new();
+    for a in analyses {
+        let p = &a.input.dump.process;
+        let key = (p.pid, p.start_ns);
+        by_process
+            .entry(key)
+            .or_insert_with(|| {
+                order.push(key);
+                Vec::new()
+            })
+            .push(a);
+    }
+    order
+        .into_iter()
+        .filter_map(|k| by_process.remove(&k))
+        .map(|mut group| {
+            if group.len() == 1 {
+                return Item::Single(group[0]);
+            }
+            group.sort_by_key(|a| a.input.dump.process.dump_ns);
+            Item::Series(series::build(
+                &group,
+                options.group_by,
+                options.top,
+                options.min_bytes,
+            ))
+        })
+        .collect()
+}
+
+fn style(options: &ReportOptions, out_is_tty: bool) -> text::Style {
+    text::Style {
+        on: match options.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => out_is_tty && std::env::var_os("NO_COLOR").is_none(),
+        },
+    }
+}
+
+/// Reports `files` onto `out`, prefixing problems with `tool`. Returns the
+/// exit status: 0, or 2 when a file could not be read or a binary could not
+/// be symbolized.
+pub fn report_files(
+    tool: &str,
+    files: &[PathBuf],
+    options: &ReportOptions,
+    mode: Mode,
+    out: &mut dyn Write,
+    out_is_tty: bool,
+) -> i32 {
+    let (analyses, incomplete) = analyse_all(tool, files, options);
+    let status = if incomplete { EXIT_BAD_INPUT } else { 0 };
+    let style = style(options, out_is_tty);
+    let rendered = match mode {
+        Mode::Diff => {
+            let [before, after] = analyses.as_slice() else {
+                // A file that could not be read was reported already.
+                return EXIT_BAD_INPUT;
             };
-            analyses
-                .iter()
-                .map(|a| text::render(a, &style))
-                .collect::<Vec<_>>()
-                .join("\n")
+            let d = diff::build(
+                before,
+                after,
+                options.group_by,
+                options.top,
+                options.min_bytes,
+            );
+            match options.format {
+                Format::Json => pretty(&json_growth::diff(&d)) + "\n",
+                Format::Text => text_growth::render_diff(&d, &style),
+            }
+        }
+        Mode::Report => {
+            let items = items(&analyses, options);
+            match options.format {
+                Format::Json if items.is_empty() => String::new(),
+                Format::Json => {
+                    let values: Vec<JsonItem> = items
+                        .iter()
+                        .map(|item| match item {
+                            Item::Single(a) => JsonItem::Report(Box::new(json::report(a))),
+                            Item::Series(s) => JsonItem::Growth(json_growth::series(s)),
+                        })
+                        .collect();
+                    let body = match values.as_slice() {
+                        [one] => pretty(one),
+                        many => pretty(&many),
+                    };
+                    body + "\n"
+                }
+                Format::Text => items
+                    .iter()
+                    .map(|item| match item {
+                        Item::Single(a) => text::render(a, &style),
+                        Item::Series(s) => text_growth::render_series(s, &style),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }
         }
     };
     // A closed pipe (`leakreport ... | head`) is not an error worth a panic.
@@ -59,10 +160,22 @@ pub fn report_files(
     status
 }
 
+/// A report or a growth object, serialized as itself.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum JsonItem {
+    Report(Box<json::JsonReport>),
+    Growth(json_growth::JsonSeries),
+}
+
+fn pretty<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
 /// Reports onto stdout.
-pub fn report_to_stdout(tool: &str, files: &[PathBuf], options: &ReportOptions) -> i32 {
+pub fn report_to_stdout(tool: &str, files: &[PathBuf], options: &ReportOptions, mode: Mode) -> i32 {
     let stdout = std::io::stdout();
     let tty = stdout.is_terminal();
     let mut lock = stdout.lock();
-    report_files(tool, files, options, &mut lock, tty)
+    report_files(tool, files, options, mode, &mut lock, tty)
 }

@@ -18,13 +18,13 @@ impl Style {
             s.to_string()
         }
     }
-    fn bold(&self, s: &str) -> String {
+    pub fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
-    fn dim(&self, s: &str) -> String {
+    pub fn dim(&self, s: &str) -> String {
         self.paint("2", s)
     }
-    fn red(&self, s: &str) -> String {
+    pub fn red(&self, s: &str) -> String {
         self.paint("1;31", s)
     }
 }
@@ -42,7 +42,55 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+/// 10695475 → "10.2 MiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// 200.5 → "3 min 20 s".
+pub fn human_age(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    if s < 60.0 {
+        return format!("{s:.1} s");
+    }
+    let whole = s.round() as u64;
+    let (d, h, m, sec) = (
+        whole / 86400,
+        whole / 3600 % 24,
+        whole / 60 % 60,
+        whole % 60,
+    );
+    match (d, h) {
+        (0, 0) => format!("{m} min {sec} s"),
+        (0, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+/// How the dump came about, for the header.
+pub fn trigger_text(p: &leaktrace_format::ProcessInfo) -> String {
+    use leaktrace_format::Trigger;
+    match p.trigger {
+        Trigger::Exit => "ended by exit".into(),
+        Trigger::ImmediateExit => "ended by _exit".into(),
+        Trigger::FatalSignal => "killed by a signal".into(),
+        Trigger::Signal => format!("snapshot {} (on signal)", p.snapshot),
+        Trigger::Interval => format!("snapshot {} (periodic)", p.snapshot),
+        t => format!("dump taken by {}", t.name()),
+    }
+}
+
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
@@ -50,7 +98,7 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-fn frame_line(f: &Frame, first: bool, style: &Style) -> String {
+pub fn frame_line(f: &Frame, first: bool, style: &Style) -> String {
     let verb = if first { "at" } else { "by" };
     let name = f.function.as_deref().unwrap_or("???");
     let mut line = format!("    {verb} {}", style.bold(name));
@@ -91,10 +139,7 @@ pub fn render(a: &Analysis, style: &Style) -> String {
         p.exe,
         p.pid,
         p.ppid,
-        match p.trigger {
-            leaktrace_format::Trigger::Exit => "ended by exit".to_string(),
-            t => format!("dump taken by {}", t.name()),
-        }
+        trigger_text(p)
     );
     let _ = writeln!(out, "command: {}", p.cmdline.join(" "));
     let _ = writeln!(out, "dump: {}", a.input.path);
@@ -104,6 +149,9 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             "sampled: about one allocation per {} recorded; figures marked ~ are estimates",
             plural(mean, "byte", "bytes")
         );
+    }
+    if let Some(m) = &d.memory {
+        memory_lines(&mut out, m, a.leaked_bytes);
     }
     let est = if d.sample_bytes.is_some() { "~" } else { "" };
     for w in &a.warnings {
@@ -151,15 +199,14 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             plural(t.peak_blocks, "block", "blocks")
         );
     }
-    if a.sites.len() < a.total_sites {
+    if a.shown < a.total_sites {
         let _ = writeln!(
             out,
             "   shown:       {} of {} call sites",
-            a.sites.len(),
-            a.total_sites
+            a.shown, a.total_sites
         );
     }
-    for (i, s) in a.sites.iter().enumerate() {
+    for (i, s) in a.shown_sites().iter().enumerate() {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -168,6 +215,23 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             plural(s.blocks, "block", "blocks"),
             style.dim(&format!("(site {} of {})", i + 1, a.total_sites))
         );
+        if let Some(t) = s.times {
+            let oldest = crate::analysis::age_seconds(d, t.first_ds);
+            let newest = crate::analysis::age_seconds(d, t.last_ds);
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.dim(&if t.first_ds == t.last_ds {
+                    format!("allocated {} before the dump", human_age(oldest))
+                } else {
+                    format!(
+                        "allocated {} to {} before the dump",
+                        human_age(oldest),
+                        human_age(newest)
+                    )
+                })
+            );
+        }
         if s.frames.is_empty() {
             let _ = writeln!(out, "    (no stack recorded)");
         }
@@ -176,4 +240,37 @@ pub fn render(a: &Analysis, style: &Style) -> String {
         }
     }
     out
+}
+
+/// The process's memory and how much of it the live heap explains.
+fn memory_lines(out: &mut String, m: &leaktrace_format::Memory, heap: u64) {
+    if m.has_process {
+        let _ = writeln!(
+            out,
+            "memory: VSS {}, RSS {}, PSS {}, USS {}, swap {}",
+            human_bytes(m.vss),
+            human_bytes(m.rss),
+            human_bytes(m.pss),
+            human_bytes(m.uss),
+            human_bytes(m.swap)
+        );
+    }
+    let mut heap_line = format!("heap: {} live in tracked blocks", human_bytes(heap));
+    if m.has_process && m.rss > 0 {
+        let _ = write!(
+            heap_line,
+            " ({:.0}% of RSS)",
+            heap as f64 * 100.0 / m.rss as f64
+        );
+    }
+    if m.has_malloc {
+        let _ = write!(
+            heap_line,
+            "; glibc malloc: {} in use, {} free in its arenas, {} mapped for large blocks",
+            human_bytes(m.malloc_in_use),
+            human_bytes(m.malloc_free),
+            human_bytes(m.malloc_mmapped)
+        );
+    }
+    let _ = writeln!(out, "{heap_line}");
 }

@@ -3,6 +3,7 @@
 use clap::Parser;
 use leaktrace_report::cli::ReportOptions;
 use leaktrace_report::launch;
+use leaktrace_report::output::Mode;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -42,14 +43,14 @@ fn main() {
         .unwrap_or_else(|| fail("no program given"));
     let outcome = launch::run(&library, &dir, program, rest).unwrap_or_else(|e| fail(&e));
 
-    let dumps = launch::dumps_in(&dir);
+    let dumps = launch::final_dumps_in(&dir);
     if dumps.is_empty() {
         eprintln!(
             "leaktrace: no dump was written in {} (the program was killed, or never started)",
             dir.display()
         );
     } else {
-        leaktrace_report::output::report_to_stdout("leaktrace", &dumps, &args.report);
+        leaktrace_report::output::report_to_stdout("leaktrace", &dumps, &args.report, Mode::Report);
         eprintln!("leaktrace: dumps kept in {}", dir.display());
     }
     if let Some(sig) = outcome.signal {
