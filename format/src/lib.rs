@@ -23,7 +23,7 @@ mod read;
 mod write;
 
 pub use error::FormatError;
-pub use model::{Block, Dump, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
+pub use model::{Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
 pub use read::parse;
 pub use write::{block_bytes, write_dump, Encoder, RecordWriter};
 
@@ -62,6 +62,9 @@ pub mod tag {
     pub const SAMPLING: u32 = 6;
     /// The process's memory at the dump (since 1.1).
     pub const MEMORY: u32 = 7;
+    /// Each block's kind (reachable, definite, ...), one byte per block in
+    /// the order of the blocks record (since 1.1).
+    pub const KINDS: u32 = 8;
     /// Last record of a complete file.
     pub const END: u32 = 0xFFFF_FFFF;
 
@@ -75,6 +78,7 @@ pub mod tag {
             BLOCKS => "blocks",
             SAMPLING => "sampling",
             MEMORY => "memory",
+            KINDS => "kinds",
             END => "end",
             _ => "unknown",
         }

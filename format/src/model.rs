@@ -129,6 +129,60 @@ pub struct Block {
     /// When it was allocated: tenths of a second after the library started
     /// (saturating). Only meaningful when [`Dump::has_block_times`].
     pub allocated_ds: u32,
+    /// Whether anything still points to it ([`Kind::Unknown`] unless the
+    /// dump was classified).
+    pub kind: Kind,
+}
+
+/// What a pointer scan found about a block (the `KINDS` record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Not classified (a snapshot, a sampled run, or an older file).
+    #[default]
+    Unknown,
+    /// Nothing points to it: lost.
+    Definite,
+    /// Pointed to only from lost blocks: lost with them.
+    Indirect,
+    /// Reached only through pointers into its middle.
+    Possible,
+    /// Pointed to from a root (globals, stacks, registers, TLS) or from a
+    /// reachable block: still in use.
+    Reachable,
+}
+
+impl Kind {
+    pub fn to_u8(self) -> u8 {
+        match self {
+            Kind::Unknown => 0,
+            Kind::Definite => 1,
+            Kind::Indirect => 2,
+            Kind::Possible => 3,
+            Kind::Reachable => 4,
+        }
+    }
+
+    pub fn from_u8(n: u8) -> Option<Kind> {
+        Some(match n {
+            0 => Kind::Unknown,
+            1 => Kind::Definite,
+            2 => Kind::Indirect,
+            3 => Kind::Possible,
+            4 => Kind::Reachable,
+            _ => return None,
+        })
+    }
+
+    /// The name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Unknown => "unclassified",
+            Kind::Definite => "definite",
+            Kind::Indirect => "indirect",
+            Kind::Possible => "possible",
+            Kind::Reachable => "reachable",
+        }
+    }
 }
 
 /// The process's memory when the dump was taken, in bytes.

@@ -3,7 +3,9 @@
 //! error, never a panic or a huge allocation.
 
 use crate::error::FormatError;
-use crate::model::{Block, Dump, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
+use crate::model::{
+    Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger,
+};
 use crate::{
     tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, HEADER_LEN, MAGIC, RECORD_HEADER_LEN, VERSION_MAJOR,
 };
@@ -124,6 +126,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let mut blocks = None;
     let mut sample_bytes = None;
     let mut memory = None;
+    let mut kinds: Option<(&[u8], u64)> = None;
     let mut records = 0u64;
     let mut pos = HEADER_LEN;
     loop {
@@ -155,6 +158,11 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
             tag::BLOCKS => blocks = Some(read_blocks(&mut c)?),
             tag::SAMPLING => sample_bytes = Some(c.u64()?),
             tag::MEMORY => memory = Some(read_memory(&mut c)?),
+            tag::KINDS => {
+                let n = c.u64()?;
+                let n = c.count(n, 1)?;
+                kinds = Some((c.take(n)?, start as u64));
+            }
             tag::END => {
                 let count = c.u64()?;
                 if count != records {
@@ -180,7 +188,20 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let process = process.ok_or_else(|| missing("process"))?;
     let modules = modules.ok_or_else(|| missing("modules"))?;
     let stacks = stacks.ok_or_else(|| missing("stacks"))?;
-    let blocks = blocks.ok_or_else(|| missing("blocks"))?;
+    let mut blocks = blocks.ok_or_else(|| missing("blocks"))?;
+    if let Some((bytes, at)) = kinds {
+        let corrupt = |what: String| FormatError::Corrupt { at, what };
+        if bytes.len() != blocks.len() {
+            return Err(corrupt(format!(
+                "the kinds record has {} entries for {} blocks",
+                bytes.len(),
+                blocks.len()
+            )));
+        }
+        for (b, &k) in blocks.iter_mut().zip(bytes) {
+            b.kind = Kind::from_u8(k).ok_or_else(|| corrupt(format!("unknown block kind {k}")))?;
+        }
+    }
     Ok(Dump {
         version_minor: minor,
         process,
@@ -220,6 +241,7 @@ fn record_name(tag: u32) -> &'static str {
         tag::BLOCKS => "the blocks record",
         tag::SAMPLING => "the sampling record",
         tag::MEMORY => "the memory record",
+        tag::KINDS => "the kinds record",
         tag::END => "the end record",
         _ => "a record of a newer format",
     }
@@ -325,6 +347,7 @@ fn read_blocks(c: &mut Cursor) -> Result<Vec<Block>, FormatError> {
             size: word(8),
             stack: u32::from_le_bytes([e[16], e[17], e[18], e[19]]),
             allocated_ds: u32::from_le_bytes([e[20], e[21], e[22], e[23]]),
+            kind: Kind::Unknown,
         });
     }
     Ok(blocks)

@@ -2,7 +2,7 @@
 //! length before its payload, so the largest record (the blocks) never has
 //! to sit in memory twice.
 
-use crate::model::{Block, Dump, Memory, Module, ProcessInfo, Totals};
+use crate::model::{Block, Dump, Kind, Memory, Module, ProcessInfo, Totals};
 use crate::{tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 use std::io::{self, Write};
 
@@ -214,6 +214,12 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
     w.raw(&(dump.blocks.len() as u64).to_le_bytes())?;
     for b in &dump.blocks {
         w.raw(&block_bytes(b))?;
+    }
+    if dump.blocks.iter().any(|b| b.kind != Kind::Unknown) {
+        w.begin(tag::KINDS, 0, 8 + dump.blocks.len() as u64)?;
+        w.raw(&(dump.blocks.len() as u64).to_le_bytes())?;
+        let kinds: Vec<u8> = dump.blocks.iter().map(|b| b.kind.to_u8()).collect();
+        w.raw(&kinds)?;
     }
     w.finish()
 }

@@ -2,7 +2,7 @@
 
 use crate::guard::MAX_DEPTH;
 use crate::lock::SpinLock;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Default number of frames kept per stack (`LEAKTRACE_DEPTH`).
 pub const DEFAULT_DEPTH: usize = 64;
@@ -14,6 +14,8 @@ static SAMPLE_BYTES: AtomicU64 = AtomicU64::new(0);
 static SIGNAL: AtomicI32 = AtomicI32::new(libc::SIGUSR1);
 /// Nanoseconds between periodic snapshots (`LEAKTRACE_INTERVAL`); 0 for none.
 static INTERVAL_NS: AtomicU64 = AtomicU64::new(0);
+/// `LEAKTRACE_CLASSIFY`: 0 never, 1 at exit (default), 2 also snapshots.
+static CLASSIFY: AtomicU32 = AtomicU32::new(1);
 /// Whether children are tracked (`LEAKTRACE_FOLLOW`, default yes).
 static FOLLOW: AtomicBool = AtomicBool::new(true);
 /// Absolute dump prefix, e.g. `/home/me/leaktrace`.
@@ -65,6 +67,15 @@ pub fn load() {
             )),
         }
     }
+    if let Some(v) = env(c"LEAKTRACE_CLASSIFY") {
+        match v.trim() {
+            "0" | "no" | "off" => CLASSIFY.store(0, Ordering::Relaxed),
+            "1" | "yes" | "on" => CLASSIFY.store(2, Ordering::Relaxed),
+            _ => crate::sys::write_stderr(&format!(
+                "leaktrace: LEAKTRACE_CLASSIFY={v:?} is not 0 or 1; classifying the final dump only\n"
+            )),
+        }
+    }
     if let Some(v) = env(c"LEAKTRACE_FOLLOW") {
         FOLLOW.store(
             !matches!(v.trim(), "0" | "no" | "false" | "off"),
@@ -105,6 +116,16 @@ pub fn signal() -> i32 {
 /// Nanoseconds between periodic snapshots, 0 for none.
 pub fn interval_ns() -> u64 {
     INTERVAL_NS.load(Ordering::Relaxed)
+}
+
+/// Whether dumps get each block's kind (reachable, definite, ...).
+pub fn classify() -> bool {
+    CLASSIFY.load(Ordering::Relaxed) != 0
+}
+
+/// Whether snapshots are classified too (`LEAKTRACE_CLASSIFY=1`).
+pub fn classify_snapshots() -> bool {
+    CLASSIFY.load(Ordering::Relaxed) == 2
 }
 
 /// Whether forked and exec'd children are tracked.

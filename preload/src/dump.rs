@@ -6,7 +6,7 @@
 //! existing file: a dump that exists is complete, and nothing is overwritten.
 
 use crate::lock::SpinLock;
-use crate::{config, lifecycle, modules, procmem, stacks, stats, sys, table};
+use crate::{config, dumper, lifecycle, modules, procmem, reach, stacks, stats, sys, table};
 use core::sync::atomic::{AtomicBool, Ordering};
 use leaktrace_format::{
     block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED,
@@ -21,20 +21,24 @@ static WRITING: SpinLock<()> = SpinLock::new(());
 /// written once, and no snapshot starts after it.
 static FINAL: AtomicBool = AtomicBool::new(false);
 
-/// Writes the final dump, `<prefix>.<pid>.bin`, once per process.
-pub fn write_final(trigger: Trigger) {
+/// Writes the final dump, `<prefix>.<pid>.bin`, once per process, with
+/// each block's kind. `live_stack`: where the calling thread's live stack
+/// starts (`None` on the library's own thread).
+pub fn write_final(trigger: Trigger, live_stack: Option<u64>) {
     if FINAL.swap(true, Ordering::AcqRel) {
         return;
     }
     let _one = WRITING.lock();
-    write(trigger, 0);
+    write(trigger, 0, Some(live_stack));
 }
 
-/// Writes snapshot `n`, `<prefix>.<pid>.<n>.bin`.
+/// Writes snapshot `n`, `<prefix>.<pid>.<n>.bin` (on the library's thread),
+/// classified if `LEAKTRACE_CLASSIFY=1`.
 pub fn write_snapshot(trigger: Trigger, n: u32) {
     let _one = WRITING.lock();
     if !FINAL.load(Ordering::Acquire) {
-        write(trigger, n);
+        let classify = config::classify_snapshots().then_some(None);
+        write(trigger, n, classify);
     }
 }
 
@@ -45,9 +49,10 @@ pub fn after_fork_child() {
     WRITING.unlock_raw();
 }
 
-/// Writes a dump of everything live now. Failures are reported on stderr
-/// in one line; the program is never affected.
-fn write(trigger: Trigger, snapshot: u32) {
+/// Writes a dump of everything live now; `classify`, if given, says where
+/// the calling thread's live stack starts (see `reach`). Failures are
+/// reported on stderr in one line; the program is never affected.
+fn write(trigger: Trigger, snapshot: u32, classify: Option<Option<u64>>) {
     let prefix = config::prefix();
     let pid = sys::getpid();
     let stem = if snapshot == 0 {
@@ -56,7 +61,7 @@ fn write(trigger: Trigger, snapshot: u32) {
         format!("{prefix}.{pid}.{snapshot}")
     };
     let name = format!("{stem}.bin");
-    if let Err(e) = write_to(&prefix, &stem, &name, trigger, snapshot) {
+    if let Err(e) = write_to(&prefix, &stem, &name, trigger, snapshot, classify) {
         sys::write_stderr(&format!("leaktrace: cannot write dump {name}: {e}\n"));
     }
 }
@@ -67,6 +72,7 @@ fn write_to(
     name: &str,
     trigger: Trigger,
     snapshot: u32,
+    classify: Option<Option<u64>>,
 ) -> io::Result<()> {
     let pid = sys::getpid();
     // The moment the dump began: the file's mtime minus this is the dump's cost.
@@ -78,7 +84,13 @@ fn write_to(
         modules::refresh();
     }
     let memory = procmem::read(!fatal);
-    let (blocks, mut totals) = table::snapshot();
+    let classify = classify.filter(|_| config::classify() && reach::wanted());
+    let world = classify.map(|_| reach::stop(dumper::thread_tid()));
+    let (mut blocks, mut totals) = table::snapshot();
+    if let (Some(world), Some(live_stack)) = (&world, classify) {
+        reach::classify(world, &mut blocks, live_stack);
+    }
+    drop(world);
     (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
     let mut ids: Vec<u32> = blocks.iter().map(|b| b.stack).collect();
     ids.sort_unstable();
@@ -142,6 +154,12 @@ fn write_to(
         w.raw(&(blocks.len() as u64).to_le_bytes())?;
         for b in &blocks {
             w.raw(&block_bytes(b))?;
+        }
+        if reach::kinds_known(&blocks) {
+            w.begin(tag::KINDS, 0, 8 + blocks.len() as u64)?;
+            w.raw(&(blocks.len() as u64).to_le_bytes())?;
+            let kinds: Vec<u8> = blocks.iter().map(|b| b.kind.to_u8()).collect();
+            w.raw(&kinds)?;
         }
         let out = w.finish()?;
         out.into_inner().map_err(|e| e.into_error())

@@ -12,7 +12,7 @@
 
 use crate::{config, dump, guard, sys};
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use leaktrace_format::Trigger;
 
 /// Bumped by every request; the thread sleeps on it (a futex word).
@@ -25,8 +25,9 @@ static FINAL_WANTED: AtomicU32 = AtomicU32::new(0);
 static FINAL_DONE: AtomicU32 = AtomicU32::new(0);
 /// Snapshots written by this process so far (their numbers are 1, 2, ...).
 static SNAPSHOTS: AtomicU32 = AtomicU32::new(0);
-/// The thread's `pthread_t`, 0 while there is none.
+/// The thread's `pthread_t`, 0 while there is none, and its kernel id.
 static THREAD: AtomicUsize = AtomicUsize::new(0);
+static TID: AtomicI32 = AtomicI32::new(0);
 
 /// How long a fatal signal waits for the final dump before the process dies
 /// without it (a lock held by a thread the signal stopped, say).
@@ -62,6 +63,7 @@ pub fn spawn() {
 /// and its requests, and restarts numbering; the caller then spawns anew.
 pub fn after_fork_child() {
     THREAD.store(0, Ordering::Release);
+    TID.store(0, Ordering::Release);
     SNAPSHOTS_WANTED.store(0, Ordering::Relaxed);
     FINAL_WANTED.store(0, Ordering::Relaxed);
     FINAL_DONE.store(0, Ordering::Relaxed);
@@ -104,7 +106,13 @@ pub fn final_dump() {
     }
 }
 
+/// The thread's kernel id, if it runs (it is never stopped for a scan).
+pub fn thread_tid() -> Option<i32> {
+    Some(TID.load(Ordering::Acquire)).filter(|&t| t != 0)
+}
+
 extern "C" fn run(_: *mut c_void) -> *mut c_void {
+    TID.store(sys::gettid(), Ordering::Release);
     // Inside the library for good: whatever this thread allocates passes
     // straight through, untracked.
     if let Some(busy) = guard::enter() {
@@ -126,7 +134,7 @@ extern "C" fn run(_: *mut c_void) -> *mut c_void {
     loop {
         let seen = WAKE.load(Ordering::Acquire);
         if FINAL_WANTED.load(Ordering::Acquire) != 0 {
-            let _ = std::panic::catch_unwind(|| dump::write_final(Trigger::FatalSignal));
+            let _ = std::panic::catch_unwind(|| dump::write_final(Trigger::FatalSignal, None));
             FINAL_DONE.store(1, Ordering::Release);
             sys::futex_wake(&FINAL_DONE);
             FINAL_WANTED.store(0, Ordering::Release);

@@ -1,4 +1,4 @@
-//! The exported allocation functions, as tiny entry stubs.
+//! The exported allocation and exit functions, as tiny entry stubs.
 //!
 //! Each stub adds two arguments to the call and jumps to its hook in
 //! [`hooks`](crate::hooks): the stack pointer at entry, which points at the
@@ -12,7 +12,7 @@
 //! holding the program's arguments are untouched. The extra arguments go in
 //! the next free argument registers of the System V ABI.
 
-use crate::hooks;
+use crate::{hooks, lifecycle};
 use core::ffi::c_void;
 
 /// Defines the exported `$name` as a stub jumping to `$hook` with the entry
@@ -52,3 +52,21 @@ entry!(aligned_alloc(align: usize, size: usize) -> *mut c_void => hooks::aligned
 entry!(memalign(align: usize, size: usize) -> *mut c_void => hooks::memalign, "rdx", "rcx");
 entry!(valloc(size: usize) -> *mut c_void => hooks::valloc, "rsi", "rdx");
 entry!(pvalloc(size: usize) -> *mut c_void => hooks::pvalloc, "rsi", "rdx");
+
+// The ends of a process: the exit dump scans the stack from the caller's
+// frame up (see reach/mod.rs).
+entry!(_exit(status: i32) -> () => lifecycle::immediate_exit, "rsi", "rdx");
+entry!(_Exit(status: i32) -> () => lifecycle::immediate_exit, "rsi", "rdx");
+
+/// The exit handler registered with `__cxa_atexit`: a stub like the others,
+/// not exported.
+#[unsafe(naked)]
+pub extern "C" fn at_exit(arg: *mut c_void) {
+    // SAFETY: as in `entry!`.
+    core::arch::naked_asm!(
+        "mov rsi, rsp",
+        "mov rdx, rbp",
+        "jmp {f}",
+        f = sym lifecycle::at_exit,
+    )
+}

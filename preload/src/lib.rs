@@ -31,6 +31,9 @@
 //!   the program's handlers away; [`dumper`] is the library's own thread,
 //!   which writes snapshots and the final dump of a process killed by a
 //!   signal. [`lifecycle`] ties start, exit and fork together.
+//! - [`reach`] classifies the blocks of a final dump (reachable, definite,
+//!   indirect, possible) by a conservative pointer scan with the other
+//!   threads stopped.
 //!
 //! Nothing here may panic across the FFI boundary: entry points that do real
 //! work run under `catch_unwind`, and an internal failure prints one line and
@@ -52,6 +55,7 @@ mod lifecycle;
 mod lock;
 mod modules;
 mod procmem;
+mod reach;
 mod real;
 mod sampler;
 mod signals;

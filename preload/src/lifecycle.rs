@@ -6,6 +6,7 @@
 //! allocate (libstdc++'s exception pool), and those blocks must be tracked.
 
 use crate::guard::{self, Busy};
+use crate::unwind::Caller;
 use crate::{config, dump, dumper, libc_next, modules, real, signals, stacks, stats, sys, table};
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use leaktrace_format::Trigger;
@@ -151,7 +152,12 @@ extern "C" fn constructor() {
         // SAFETY: registering plain extern "C" functions with libc; setenv
         // with valid strings, before main (no other thread reads environ).
         unsafe {
-            __cxa_atexit(at_exit, core::ptr::null_mut(), core::ptr::null_mut());
+            #[cfg(not(test))]
+            __cxa_atexit(
+                crate::entry::at_exit,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+            );
             libc::pthread_atfork(
                 Some(before_fork),
                 Some(after_fork_parent),
@@ -172,37 +178,32 @@ extern "C" fn constructor() {
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn() = constructor;
 
-extern "C" fn at_exit(_: *mut libc::c_void) {
-    final_dump(Trigger::Exit);
-}
-
-/// Writes the final dump from the calling thread, if this process is the
-/// one tracked.
-fn final_dump(trigger: Trigger) {
-    if !is_tracking() || PID.load(Ordering::Relaxed) != sys::getpid() {
-        return;
-    }
-    if let Some(mut busy) = guard::enter() {
-        stats::flush(busy.state());
-        let _ = std::panic::catch_unwind(|| dump::write_final(trigger));
-    }
+/// The exit handler (entered through `entry::at_exit`, which adds where it
+/// was called from).
+pub extern "C" fn at_exit(_: *mut libc::c_void, sp: u64, bp: u64) {
+    final_dump(Trigger::Exit, Caller { sp, bp });
 }
 
 /// `_exit` and `_Exit` end the process without exit handlers: the final
 /// dump is written here instead. (A vforked child calling `_exit` runs
 /// under another pid and writes nothing.)
-#[cfg(not(test))]
-#[no_mangle]
-pub unsafe extern "C" fn _exit(status: i32) -> ! {
-    final_dump(Trigger::ImmediateExit);
-    libc_next::exit_now(status)
+pub extern "C" fn immediate_exit(status: i32, sp: u64, bp: u64) {
+    final_dump(Trigger::ImmediateExit, Caller { sp, bp });
+    // SAFETY: ends the process, as the program asked.
+    unsafe { libc_next::exit_now(status) }
 }
 
-#[cfg(not(test))]
-#[no_mangle]
-pub unsafe extern "C" fn _Exit(status: i32) -> ! {
-    final_dump(Trigger::ImmediateExit);
-    libc_next::exit_now(status)
+/// Writes the final dump from the calling thread, if this process is the
+/// one tracked; `caller` tells where the program's live stack begins.
+fn final_dump(trigger: Trigger, caller: Caller) {
+    if !is_tracking() || PID.load(Ordering::Relaxed) != sys::getpid() {
+        return;
+    }
+    if let Some(mut busy) = guard::enter() {
+        stats::flush(busy.state());
+        let live_from = crate::reach::live_stack_start(busy.state(), caller);
+        let _ = std::panic::catch_unwind(|| dump::write_final(trigger, Some(live_from)));
+    }
 }
 
 /// Holds every lock of the library across fork(), so the child never

@@ -287,13 +287,17 @@ fn run_program_handler(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_v
     }
 }
 
-/// A fatal signal that arrived while this thread was inside the library,
-/// now that it has left (called from `Busy::drop`).
+/// A fatal signal, or the stop of a heap scan, that arrived while this
+/// thread was inside the library, now that it has left (`Busy::drop`).
 #[cold]
 #[inline(never)]
 pub fn deferred(state: &mut ThreadState) {
-    let sig = core::mem::take(&mut state.deferred_signal);
-    die_of(sig as c_int);
+    let sig = core::mem::take(&mut state.deferred_signal) as c_int;
+    if sig == crate::reach::signal() {
+        crate::reach::park();
+    } else {
+        die_of(sig);
+    }
 }
 
 /// Writes the final dump (on the dump thread, waiting for it), then lets

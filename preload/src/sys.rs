@@ -158,3 +158,9 @@ pub fn raise_here(sig: i32) {
         libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig);
     }
 }
+
+/// The calling thread's kernel id. Async-signal-safe.
+pub fn gettid() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}

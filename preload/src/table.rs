@@ -11,7 +11,7 @@
 use crate::lock::SpinLock;
 use crate::sys;
 use core::sync::atomic::{AtomicU32, Ordering};
-use leaktrace_format::{Block, Totals};
+use leaktrace_format::{Block, Kind, Totals};
 
 const STRIPES: usize = 512;
 const INITIAL_SLOTS: usize = 64;
@@ -394,6 +394,7 @@ pub fn snapshot() -> (Vec<Block>, Totals) {
                     size: e.size(),
                     stack: e.stack(),
                     allocated_ds: e.time(),
+                    kind: Kind::Unknown,
                 });
             }
         }

@@ -106,6 +106,17 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> usize {
     n
 }
 
+/// Frames whose stack pointers the last capture remembers.
+pub const REMEMBERED_FRAMES: usize = REMEMBERED;
+
+/// The stack pointer of each frame of the thread's last capture (the
+/// callee's CFA: where the frame's own data starts), innermost first, for
+/// its first `REMEMBERED_FRAMES` frames.
+pub fn last_capture_sps(state: &ThreadState) -> &[u64] {
+    let m = &state.memo[(state.memo_current & 1) as usize];
+    &m.sp[..(m.len as usize).min(REMEMBERED)]
+}
+
 /// Bounds-checked reads of the current thread's stack.
 #[derive(Clone, Copy)]
 pub struct Stack {
