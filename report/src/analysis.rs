@@ -1,27 +1,85 @@
-//! One dump, analysed: its sites after the user's filters and its totals.
+//! One dump, analysed: its sites, which of them the user's filters show,
+//! and its totals per kind (definite, indirect, possible, reachable,
+//! suppressed).
 
 use crate::cli::ReportOptions;
 use crate::group::{self, Site};
 use crate::input::Input;
+use crate::suppress::Suppressions;
 use crate::symbolize::Symbolizer;
-use leaktrace_format::Dump;
+use leaktrace_format::{Dump, Kind};
+
+/// Bytes and blocks (estimates when the dump is sampled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Amount {
+    pub bytes: u64,
+    pub blocks: u64,
+}
+
+impl Amount {
+    fn add(&mut self, s: &Site) {
+        self.bytes += s.bytes;
+        self.blocks += s.blocks;
+    }
+}
+
+/// What the dump holds, by kind; suppressed sites count only there.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub definite: Amount,
+    pub indirect: Amount,
+    pub possible: Amount,
+    pub reachable: Amount,
+    /// Blocks of a dump that was not classified (a snapshot, a sampled run).
+    pub unclassified: Amount,
+    pub suppressed: Amount,
+}
+
+impl Totals {
+    /// What counts as leaked: definite and indirect, or everything in a
+    /// dump that was not classified.
+    pub fn leaked(&self) -> Amount {
+        Amount {
+            bytes: self.definite.bytes + self.indirect.bytes + self.unclassified.bytes,
+            blocks: self.definite.blocks + self.indirect.blocks + self.unclassified.blocks,
+        }
+    }
+}
 
 pub struct Analysis {
     pub input: Input,
-    /// Every site, biggest first.
+    /// Every site, biggest first, of every kind.
     pub sites: Vec<Site>,
-    /// How many of them `--top` and `--min-bytes` keep (a prefix, as the
-    /// sites are sorted by bytes).
-    pub shown: usize,
-    /// All sites, before filtering.
+    /// The sites printed (indices into `sites`): the kinds shown, not
+    /// suppressed, then `--min-bytes` and `--top`.
+    pub shown: Vec<usize>,
+    /// The suppression that matched each site, if any.
+    pub suppressed_by: Vec<Option<String>>,
+    /// Sites of the kinds shown and not suppressed, before `--min-bytes`
+    /// and `--top`.
     pub total_sites: usize,
-    /// Estimates when the dump is sampled.
-    pub leaked_bytes: u64,
-    pub leaked_blocks: u64,
-    /// Problems met while symbolizing, one line each.
+    pub totals: Totals,
+    /// Whether the dump's blocks were classified.
+    pub classified: bool,
+    /// Reachable sites exist and are not shown (no `--show-reachable`).
+    pub reachable_hidden: bool,
+    /// Every block of the dump (estimates when sampled).
+    pub live: Amount,
+    /// Problems met while reading or symbolizing, one line each.
     pub warnings: Vec<String>,
     /// A binary could not be read or did not match.
     pub incomplete: bool,
+}
+
+impl Analysis {
+    /// The sites `--top` and `--min-bytes` and the kinds shown keep.
+    pub fn shown_sites(&self) -> impl Iterator<Item = &Site> {
+        self.shown.iter().map(|&i| &self.sites[i])
+    }
+    /// Definite and indirect bytes and blocks (everything, unclassified).
+    pub fn leaked(&self) -> Amount {
+        self.totals.leaked()
+    }
 }
 
 /// How long before the dump a block allocated `ds` tenths of a second after
@@ -31,7 +89,12 @@ pub fn age_seconds(dump: &Dump, ds: u32) -> f64 {
     (alive - f64::from(ds) / 10.0).max(0.0)
 }
 
-pub fn analyse(mut input: Input, options: &ReportOptions) -> Analysis {
+/// Whether sites of `kind` are printed.
+pub fn kind_shown(kind: Kind, options: &ReportOptions) -> bool {
+    kind != Kind::Reachable || options.show_reachable
+}
+
+pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppressions) -> Analysis {
     let mut notes = Vec::new();
     if let Some(min_age) = options.older_than {
         let d = &mut input.dump;
@@ -45,40 +108,72 @@ pub fn analyse(mut input: Input, options: &ReportOptions) -> Analysis {
     }
     let mut symbols = Symbolizer::new(&input.dump.modules, options.debug_roots());
     let sites = group::sites(&input.dump, &mut symbols, options.group_by);
-    let total_sites = sites.len();
-    let shown = sites
+    let suppressed_by: Vec<Option<String>> = sites
         .iter()
-        .take_while(|s| s.bytes >= options.min_bytes)
-        .count()
-        .min(options.top.unwrap_or(usize::MAX));
-    let d = &input.dump;
-    let leaked_bytes = d
-        .blocks
-        .iter()
-        .map(|b| b.size as f64 * d.weight(b.size))
-        .sum::<f64>()
-        .round() as u64;
-    let leaked_blocks = d
-        .blocks
-        .iter()
-        .map(|b| d.weight(b.size))
-        .sum::<f64>()
-        .round() as u64;
+        .map(|s| suppressions.matching(&s.frames).map(str::to_string))
+        .collect();
+    let mut totals = Totals::default();
+    let mut live = Amount::default();
+    for (s, sup) in sites.iter().zip(&suppressed_by) {
+        live.add(s);
+        let slot = match (sup, s.kind) {
+            (Some(_), Kind::Reachable) => &mut totals.reachable,
+            (Some(_), _) => &mut totals.suppressed,
+            (None, Kind::Definite) => &mut totals.definite,
+            (None, Kind::Indirect) => &mut totals.indirect,
+            (None, Kind::Possible) => &mut totals.possible,
+            (None, Kind::Reachable) => &mut totals.reachable,
+            (None, Kind::Unknown) => &mut totals.unclassified,
+        };
+        slot.add(s);
+    }
+    let candidates: Vec<usize> = (0..sites.len())
+        .filter(|&i| suppressed_by[i].is_none() && kind_shown(sites[i].kind, options))
+        .collect();
+    let total_sites = candidates.len();
+    let shown: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| sites[i].bytes >= options.min_bytes)
+        .take(options.top.unwrap_or(usize::MAX))
+        .collect();
+    let classified = input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
+    let reachable_hidden = !options.show_reachable && totals.reachable.blocks > 0;
     Analysis {
         input,
         sites,
         shown,
+        suppressed_by,
         total_sites,
-        leaked_bytes,
-        leaked_blocks,
+        totals,
+        classified,
+        reachable_hidden,
+        live,
         warnings: notes.into_iter().chain(symbols.warnings).collect(),
         incomplete: symbols.incomplete,
     }
 }
 
-impl Analysis {
-    /// The sites `--top` and `--min-bytes` keep.
-    pub fn shown_sites(&self) -> &[Site] {
-        &self.sites[..self.shown]
-    }
+/// Which kinds `--fail-on` counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Definite,
+    Indirect,
+    Possible,
+    /// Definite, indirect or possible.
+    Any,
+}
+
+/// Whether the dump holds unsuppressed leaks `--fail-on` counts (blocks of
+/// an unclassified dump count as definite).
+pub fn fails(a: &Analysis, on: &[FailOn]) -> bool {
+    let t = &a.totals;
+    on.iter().any(|f| {
+        let amounts: &[Amount] = match f {
+            FailOn::Definite => &[t.definite, t.unclassified],
+            FailOn::Indirect => &[t.indirect],
+            FailOn::Possible => &[t.possible],
+            FailOn::Any => &[t.definite, t.indirect, t.possible, t.unclassified],
+        };
+        amounts.iter().any(|a| a.blocks > 0)
+    })
 }

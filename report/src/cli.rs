@@ -38,6 +38,23 @@ pub struct ReportOptions {
     /// `5m`, `1h`, `500ms`): what a long-running process leaks slowly.
     #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     pub older_than: Option<f64>,
+    /// Also show blocks still pointed to at exit (hidden by default: they
+    /// are in use, not leaked).
+    #[arg(long)]
+    pub show_reachable: bool,
+    /// Suppressions in LeakSanitizer's format (`leak:PATTERN` per line); may
+    /// be given several times.
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Vec<std::path::PathBuf>,
+    /// Do not apply the built-in suppressions for the known one-time
+    /// allocations of glibc, the loader and libstdc++.
+    #[arg(long)]
+    pub no_default_suppressions: bool,
+    /// Exit with status 23 (LeakSanitizer's) when leaks of these kinds
+    /// remain unsuppressed: definite, indirect, possible, any (comma
+    /// separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    pub fail_on: Vec<crate::analysis::FailOn>,
     /// Where separate debug files live (searched by build-id and by
     /// .gnu_debuglink); may be given several times. Default: /usr/lib/debug.
     #[arg(long, value_name = "DIR")]
@@ -45,6 +62,24 @@ pub struct ReportOptions {
 }
 
 impl ReportOptions {
+    /// The suppressions to apply: the built-in ones unless turned off, and
+    /// every `--suppressions` file. The error is one line naming the file.
+    pub fn suppressions(&self) -> Result<crate::suppress::Suppressions, String> {
+        use crate::suppress::{Suppressions, DEFAULTS};
+        let mut all = if self.no_default_suppressions {
+            Suppressions::default()
+        } else {
+            Suppressions::parse(DEFAULTS, "built-in suppressions")?
+        };
+        for path in &self.suppressions {
+            let shown = path.display().to_string();
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+            all.extend(Suppressions::parse(&text, &shown)?);
+        }
+        Ok(all)
+    }
+
     /// The debug directories to search, in order.
     pub fn debug_roots(&self) -> Vec<std::path::PathBuf> {
         if self.debug_dir.is_empty() {

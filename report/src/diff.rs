@@ -2,7 +2,7 @@
 //! there than in A, by how much they grew.
 
 use crate::analysis::Analysis;
-use crate::group::{site_key, GroupBy};
+use crate::group::{place_key, GroupBy};
 use crate::symbolize::Frame;
 use std::collections::HashMap;
 
@@ -50,14 +50,14 @@ pub fn build<'a>(
 ) -> Diff<'a> {
     let mut old: HashMap<String, (u64, u64)> = HashMap::new();
     for s in &before.sites {
-        let e = old.entry(site_key(s, by)).or_default();
+        let e = old.entry(place_key(s, by)).or_default();
         e.0 += s.bytes;
         e.1 += s.blocks;
     }
     let mut grown: HashMap<String, Change> = HashMap::new();
     let mut order = Vec::new();
     for s in &after.sites {
-        let key = site_key(s, by);
+        let key = place_key(s, by);
         let c = grown.entry(key.clone()).or_insert_with(|| {
             let (bytes, blocks) = old.get(&key).copied().unwrap_or((0, 0));
             order.push(key);
@@ -94,7 +94,7 @@ pub fn build<'a>(
         after,
         changes,
         total_changes,
-        net_bytes: after.leaked_bytes as i64 - before.leaked_bytes as i64,
-        net_blocks: after.leaked_blocks as i64 - before.leaked_blocks as i64,
+        net_bytes: after.live.bytes as i64 - before.live.bytes as i64,
+        net_blocks: after.live.blocks as i64 - before.live.blocks as i64,
     }
 }

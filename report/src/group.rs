@@ -6,7 +6,7 @@
 //! lands on the program's function that asked for it.
 
 use crate::symbolize::{Frame, Symbolizer};
-use leaktrace_format::Dump;
+use leaktrace_format::{Dump, Kind};
 use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -70,6 +70,9 @@ pub struct Site {
     pub key_frame: usize,
     /// When its blocks were allocated, if the dump says.
     pub times: Option<Times>,
+    /// What the exit scan found: a stack whose blocks differ in kind gives
+    /// one site per kind.
+    pub kind: Kind,
 }
 
 /// Module file names of the C and C++ runtimes.
@@ -168,10 +171,10 @@ fn function_key(frame: Option<&Frame>) -> String {
 pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
     // Bytes and blocks per stack id; in a sampled dump each recorded block
     // stands for `weight` blocks.
-    let mut per_id: HashMap<u32, Tally> = HashMap::new();
+    let mut per_id: HashMap<(u32, Kind), Tally> = HashMap::new();
     for b in &dump.blocks {
         let w = dump.weight(b.size);
-        let e = per_id.entry(b.stack).or_default();
+        let e = per_id.entry((b.stack, b.kind)).or_default();
         e.bytes += b.size as f64 * w;
         e.blocks += w;
         e.recorded += 1;
@@ -187,10 +190,10 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
         .collect();
 
     // Identical stacks stored under different ids merge here.
-    let mut per_stack: HashMap<&[u64], Tally> = HashMap::new();
-    for (id, t) in per_id {
+    let mut per_stack: HashMap<(&[u64], Kind), Tally> = HashMap::new();
+    for ((id, kind), t) in per_id {
         let pcs = pcs_of.get(&id).copied().unwrap_or(&[]);
-        let e = per_stack.entry(pcs).or_default();
+        let e = per_stack.entry((pcs, kind)).or_default();
         e.bytes += t.bytes;
         e.blocks += t.blocks;
         e.recorded += t.recorded;
@@ -198,12 +201,12 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
     }
     let all_pcs: Vec<u64> = per_stack
         .keys()
-        .flat_map(|pcs| pcs.iter().copied())
+        .flat_map(|(pcs, _)| pcs.iter().copied())
         .collect();
     symbols.prefetch(&all_pcs);
     let stack_sites: Vec<Site> = per_stack
         .into_iter()
-        .map(|(pcs, t)| {
+        .map(|((pcs, kind), t)| {
             let frames: Vec<Frame> = pcs
                 .iter()
                 .flat_map(|&pc| symbols.frames(pc).to_vec())
@@ -216,6 +219,7 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
                 frames,
                 key_frame,
                 times: (dump.has_block_times() && t.recorded > 0).then_some(t.times),
+                kind,
             }
         })
         .collect();
@@ -228,10 +232,15 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
     merge_by(stack_sites, |s| site_key(s, GroupBy::Function))
 }
 
-/// What makes two sites one: their symbolized frames (by source line where
-/// known), or their innermost own function. Also matches a site across the
-/// dumps of one process (growth, `--diff`).
+/// What makes two sites one: their kind, and their symbolized frames (by
+/// source line where known) or their innermost own function.
 pub fn site_key(s: &Site, by: GroupBy) -> String {
+    format!("{}\0{}", s.kind.name(), place_key(s, by))
+}
+
+/// Where a site is, whatever its kind: matches a site across the dumps of
+/// one process (growth, `--diff`), classified or not.
+pub fn place_key(s: &Site, by: GroupBy) -> String {
     match by {
         GroupBy::Stack => s
             .frames

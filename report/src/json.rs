@@ -30,8 +30,25 @@ pub struct JsonReport {
 
 #[derive(Serialize)]
 pub struct JsonTotals {
+    /// Definite and indirect leaks (every block of an unclassified dump),
+    /// suppressed ones excepted.
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
+    /// Whether the blocks were classified (final dumps of full runs).
+    pub classified: bool,
+    pub definite_bytes: u64,
+    pub definite_blocks: u64,
+    pub indirect_bytes: u64,
+    pub indirect_blocks: u64,
+    pub possible_bytes: u64,
+    pub possible_blocks: u64,
+    pub reachable_bytes: u64,
+    pub reachable_blocks: u64,
+    pub suppressed_bytes: u64,
+    pub suppressed_blocks: u64,
+    /// Every block live at the dump.
+    pub live_bytes: u64,
+    pub live_blocks: u64,
     pub allocations: u64,
     pub frees: u64,
     pub bytes_allocated: u64,
@@ -80,6 +97,8 @@ pub struct JsonSite {
     pub blocks: u64,
     /// Blocks recorded in the dump (fewer than `blocks` when sampled).
     pub recorded_blocks: u64,
+    /// definite, indirect, possible, reachable, or unclassified.
+    pub kind: &'static str,
     /// The innermost function of the program's own code.
     pub function: Option<String>,
     /// Seconds before the dump its oldest and newest blocks were allocated
@@ -128,13 +147,23 @@ pub fn report(a: &Analysis) -> JsonReport {
         start_time_ns: d.process.start_ns,
         dump_time_ns: d.process.dump_ns,
         snapshot: d.process.snapshot,
-        memory: d
-            .memory
-            .as_ref()
-            .map(|m| JsonMemory::new(m, a.leaked_bytes)),
+        memory: d.memory.as_ref().map(|m| JsonMemory::new(m, a.live.bytes)),
         totals: JsonTotals {
-            leaked_bytes: a.leaked_bytes,
-            leaked_blocks: a.leaked_blocks,
+            leaked_bytes: a.leaked().bytes,
+            leaked_blocks: a.leaked().blocks,
+            classified: a.classified,
+            definite_bytes: a.totals.definite.bytes,
+            definite_blocks: a.totals.definite.blocks,
+            indirect_bytes: a.totals.indirect.bytes,
+            indirect_blocks: a.totals.indirect.blocks,
+            possible_bytes: a.totals.possible.bytes,
+            possible_blocks: a.totals.possible.blocks,
+            reachable_bytes: a.totals.reachable.bytes,
+            reachable_blocks: a.totals.reachable.blocks,
+            suppressed_bytes: a.totals.suppressed.bytes,
+            suppressed_blocks: a.totals.suppressed.blocks,
+            live_bytes: a.live.bytes,
+            live_blocks: a.live.blocks,
             allocations: d.totals.allocations,
             frees: d.totals.frees,
             bytes_allocated: d.totals.bytes_allocated,
@@ -144,11 +173,11 @@ pub fn report(a: &Analysis) -> JsonReport {
         },
         sites: a
             .shown_sites()
-            .iter()
             .map(|s| JsonSite {
                 bytes: s.bytes,
                 blocks: s.blocks,
                 recorded_blocks: s.recorded,
+                kind: s.kind.name(),
                 function: s.frames.get(s.key_frame).and_then(|f| f.function.clone()),
                 oldest_age_s: s.times.map(|t| round_ms(age_seconds(d, t.first_ds))),
                 newest_age_s: s.times.map(|t| round_ms(age_seconds(d, t.last_ds))),

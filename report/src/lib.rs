@@ -25,9 +25,12 @@ pub mod launch;
 pub mod objects;
 pub mod output;
 pub mod series;
+pub mod suppress;
 pub mod symbolize;
 pub mod text;
 pub mod text_growth;
 
 /// Exit status for unreadable input (bad dump, missing binary).
 pub const EXIT_BAD_INPUT: i32 = 2;
+/// Exit status for leaks `--fail-on` counts (LeakSanitizer's).
+pub const EXIT_LEAKS: i32 = 23;

@@ -4,9 +4,11 @@
 //! series, reported as growth over time ([`series`]); any other dump gets
 //! its own report. `--diff` compares two dumps ([`diff`]).
 
-use crate::analysis::{analyse, Analysis};
+use crate::analysis::{analyse, fails, Analysis};
 use crate::cli::{Color, Format, ReportOptions};
-use crate::{diff, input, json, json_growth, series, text, text_growth, EXIT_BAD_INPUT};
+use crate::{
+    diff, input, json, json_growth, series, text, text_growth, EXIT_BAD_INPUT, EXIT_LEAKS,
+};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -23,12 +25,19 @@ pub enum Mode {
 /// Reads and analyses every file; problems go to stderr, one line each.
 /// Returns the analyses and whether anything was missing.
 fn analyse_all(tool: &str, files: &[PathBuf], options: &ReportOptions) -> (Vec<Analysis>, bool) {
+    let suppressions = match options.suppressions() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            return (Vec::new(), true);
+        }
+    };
     let mut incomplete = false;
     let mut analyses = Vec::new();
     for path in files {
         match input::read(path) {
             Ok(i) => {
-                let a = analyse(i, options);
+                let a = analyse(i, options, &suppressions);
                 for w in &a.warnings {
                     eprintln!("{tool}: {}: {w}", a.input.path);
                 }
@@ -95,8 +104,8 @@ fn style(options: &ReportOptions, out_is_tty: bool) -> text::Style {
 }
 
 /// Reports `files` onto `out`, prefixing problems with `tool`. Returns the
-/// exit status: 0, or 2 when a file could not be read or a binary could not
-/// be symbolized.
+/// exit status: 2 when a file could not be read or a binary could not be
+/// symbolized, else 23 when `--fail-on` finds leaks, else 0.
 pub fn report_files(
     tool: &str,
     files: &[PathBuf],
@@ -106,7 +115,13 @@ pub fn report_files(
     out_is_tty: bool,
 ) -> i32 {
     let (analyses, incomplete) = analyse_all(tool, files, options);
-    let status = if incomplete { EXIT_BAD_INPUT } else { 0 };
+    let status = if incomplete {
+        EXIT_BAD_INPUT
+    } else if mode == Mode::Report && analyses.iter().any(|a| fails(a, &options.fail_on)) {
+        EXIT_LEAKS
+    } else {
+        0
+    };
     let style = style(options, out_is_tty);
     let rendered = match mode {
         Mode::Diff => {

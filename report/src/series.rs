@@ -4,7 +4,7 @@
 //! leak, so those come first, fastest first.
 
 use crate::analysis::Analysis;
-use crate::group::{site_key, GroupBy, Site};
+use crate::group::{place_key, GroupBy, Site};
 use crate::symbolize::Frame;
 use std::collections::HashMap;
 
@@ -16,6 +16,7 @@ pub struct Point {
     pub dump_ns: u64,
     /// Seconds since the first dump of the series.
     pub seconds: f64,
+    /// Every block live at the dump, whatever its kind.
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
 }
@@ -64,8 +65,8 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
                 trigger: p.trigger.name(),
                 dump_ns: p.dump_ns,
                 seconds: p.dump_ns.saturating_sub(first_ns) as f64 / 1e9,
-                leaked_bytes: a.leaked_bytes,
-                leaked_blocks: a.leaked_blocks,
+                leaked_bytes: a.live.bytes,
+                leaked_blocks: a.live.blocks,
             }
         })
         .collect();
@@ -74,7 +75,7 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
     let mut trends: HashMap<String, Trend> = HashMap::new();
     for (i, a) in analyses.iter().enumerate() {
         for site in &a.sites {
-            let key = site_key(site, by);
+            let key = place_key(site, by);
             let t = trends.entry(key.clone()).or_insert_with(|| {
                 order.push(key);
                 empty_trend(site, n)

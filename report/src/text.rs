@@ -3,6 +3,7 @@
 
 use crate::analysis::Analysis;
 use crate::symbolize::Frame;
+use leaktrace_format::Kind;
 use std::fmt::Write;
 
 /// ANSI styling, or none.
@@ -151,7 +152,7 @@ pub fn render(a: &Analysis, style: &Style) -> String {
         );
     }
     if let Some(m) = &d.memory {
-        memory_lines(&mut out, m, a.leaked_bytes);
+        memory_lines(&mut out, m, a.live.bytes);
     }
     let est = if d.sample_bytes.is_some() { "~" } else { "" };
     for w in &a.warnings {
@@ -159,19 +160,51 @@ pub fn render(a: &Analysis, style: &Style) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "LEAK SUMMARY");
-    let leaked = format!(
-        "{est}{} in {est}{} from {}",
-        plural(a.leaked_bytes, "byte", "bytes"),
-        plural(a.leaked_blocks, "block", "blocks"),
-        plural(a.total_sites as u64, "call site", "call sites")
-    );
+    let amount = |a: &crate::analysis::Amount| {
+        format!(
+            "{est}{} in {est}{}",
+            plural(a.bytes, "byte", "bytes"),
+            plural(a.blocks, "block", "blocks")
+        )
+    };
+    let t = &a.totals;
+    let lines: Vec<(&str, &crate::analysis::Amount, bool)> = if a.classified {
+        vec![
+            ("definitely lost", &t.definite, true),
+            ("indirectly lost", &t.indirect, true),
+            ("  possibly lost", &t.possible, true),
+            ("still reachable", &t.reachable, false),
+            ("     suppressed", &t.suppressed, false),
+        ]
+    } else {
+        vec![
+            ("      not freed", &t.unclassified, true),
+            ("     suppressed", &t.suppressed, false),
+        ]
+    };
+    for (label, value, alarming) in lines {
+        let text = amount(value);
+        let text = if alarming && value.blocks > 0 {
+            style.red(&text)
+        } else {
+            text
+        };
+        let _ = writeln!(out, "   {label}: {text}");
+    }
+    if !a.classified && a.input.dump.process.snapshot == 0 && d.sample_bytes.is_none() {
+        let _ = writeln!(
+            out,
+            "   (not classified into lost and still reachable: LEAKTRACE_CLASSIFY=0, or a dump from before 1.1)"
+        );
+    }
     let _ = writeln!(
         out,
-        "   not freed:   {}",
-        if a.leaked_blocks > 0 {
-            style.red(&leaked)
+        "   call sites:  {}{}",
+        plural(a.total_sites as u64, "call site", "call sites"),
+        if a.reachable_hidden {
+            " (--show-reachable for the blocks still in use)"
         } else {
-            leaked
+            ""
         }
     );
     let t = &d.totals;
@@ -199,18 +232,26 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             plural(t.peak_blocks, "block", "blocks")
         );
     }
-    if a.shown < a.total_sites {
+    if a.shown.len() < a.total_sites {
         let _ = writeln!(
             out,
             "   shown:       {} of {} call sites",
-            a.shown, a.total_sites
+            a.shown.len(),
+            a.total_sites
         );
     }
-    for (i, s) in a.shown_sites().iter().enumerate() {
+    for (i, s) in a.shown_sites().enumerate() {
         let _ = writeln!(out);
+        let kind = match s.kind {
+            Kind::Definite => ", definitely lost",
+            Kind::Indirect => ", indirectly lost",
+            Kind::Possible => ", possibly lost",
+            Kind::Reachable => ", still reachable",
+            Kind::Unknown => "",
+        };
         let _ = writeln!(
             out,
-            "{} in {est}{}  {}",
+            "{} in {est}{}{kind}  {}",
             style.bold(&format!("{est}{}", plural(s.bytes, "byte", "bytes"))),
             plural(s.blocks, "block", "blocks"),
             style.dim(&format!("(site {} of {})", i + 1, a.total_sites))

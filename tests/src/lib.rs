@@ -208,28 +208,46 @@ pub fn leakreport_raw(args: &[&str], files: &[&Path]) -> (i32, String, String) {
     )
 }
 
-/// The JSON report of one dump, grouped as `group_by` says.
+/// The JSON report of one dump, grouped as `group_by` says: every block
+/// live at the dump, whatever its kind, nothing suppressed.
 pub fn report(dump: &Path, group_by: &str) -> Value {
-    let (code, stdout, stderr) =
-        leakreport_raw(&["--format", "json", "--group-by", group_by], &[dump]);
+    let (code, stdout, stderr) = leakreport_raw(
+        &[
+            "--format",
+            "json",
+            "--group-by",
+            group_by,
+            "--show-reachable",
+            "--no-default-suppressions",
+        ],
+        &[dump],
+    );
     assert_eq!(code, 0, "leakreport failed: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}"))
 }
 
-/// function → (bytes, blocks), from a report grouped by function.
+/// function → (bytes, blocks), from a report grouped by function, summed
+/// over the kinds (a function's blocks may be lost and still reachable).
 pub fn by_function(report: &Value) -> HashMap<String, (u64, u64)> {
-    report["sites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            let name = s["function"].as_str().unwrap_or("(unknown)").to_string();
-            (
-                name,
-                (s["bytes"].as_u64().unwrap(), s["blocks"].as_u64().unwrap()),
-            )
-        })
-        .collect()
+    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+    for s in report["sites"].as_array().unwrap() {
+        let name = s["function"].as_str().unwrap_or("(unknown)").to_string();
+        let e = out.entry(name).or_default();
+        e.0 += s["bytes"].as_u64().unwrap();
+        e.1 += s["blocks"].as_u64().unwrap();
+    }
+    out
+}
+
+/// (function, kind) → bytes, from a report grouped by function.
+pub fn by_function_and_kind(report: &Value) -> HashMap<(String, String), u64> {
+    let mut out: HashMap<(String, String), u64> = HashMap::new();
+    for s in report["sites"].as_array().unwrap() {
+        let name = s["function"].as_str().unwrap_or("(unknown)").to_string();
+        let kind = s["kind"].as_str().unwrap().to_string();
+        *out.entry((name, kind)).or_default() += s["bytes"].as_u64().unwrap();
+    }
+    out
 }
 
 /// Every function name that appears in any frame of any site.
