@@ -86,8 +86,14 @@ struct parent {
     void *child;
 };
 
-/* 110 bytes, indirect: only a lost block points to it. */
-NOINLINE void *lost_child(void) { return malloc(110); }
+/* 110 bytes, indirect: only a lost block points to it. (USE keeps the
+ * call from becoming a tail call, so this frame is on the stack.) */
+NOINLINE void *lost_child(void)
+{
+    void *p = malloc(110);
+    USE(p);
+    return p;
+}
 
 /* 16 bytes, definite: lost, holding the only pointer to lost_child's. */
 NOINLINE void lost_parent(void)
@@ -104,7 +110,12 @@ struct node {
 
 /* Two 120-byte nodes pointing to each other, lost: one definite, one
  * indirect. */
-NOINLINE struct node *cycle_node(void) { return malloc(sizeof(struct node)); }
+NOINLINE struct node *cycle_node(void)
+{
+    struct node *n = malloc(sizeof(struct node));
+    USE(n);
+    return n;
+}
 
 NOINLINE void lost_cycle(void)
 {

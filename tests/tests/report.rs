@@ -5,8 +5,14 @@ use std::path::Path;
 
 const V: Variant = Variant::O1FramePointers;
 
+/// Unclassified: these tests are about the report's filters and formats,
+/// with each function's blocks in one site (tests/tests/reach.rs has kinds).
 fn traced_dump() -> Run {
-    run_traced(&sample("alloc_family", V), &[], &[])
+    run_traced(
+        &sample("alloc_family", V),
+        &[],
+        &[("LEAKTRACE_CLASSIFY", "0")],
+    )
 }
 
 fn assert_one_line_error(code: i32, stderr: &str, file: &Path, what: &str) {

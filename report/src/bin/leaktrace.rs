@@ -44,13 +44,19 @@ fn main() {
     let outcome = launch::run(&library, &dir, program, rest).unwrap_or_else(|e| fail(&e));
 
     let dumps = launch::final_dumps_in(&dir);
+    let mut report_status = 0;
     if dumps.is_empty() {
         eprintln!(
             "leaktrace: no dump was written in {} (the program was killed, or never started)",
             dir.display()
         );
     } else {
-        leaktrace_report::output::report_to_stdout("leaktrace", &dumps, &args.report, Mode::Report);
+        report_status = leaktrace_report::output::report_to_stdout(
+            "leaktrace",
+            &dumps,
+            &args.report,
+            Mode::Report,
+        );
         eprintln!("leaktrace: dumps kept in {}", dir.display());
     }
     if let Some(sig) = outcome.signal {
@@ -60,6 +66,10 @@ fn main() {
             libc::signal(sig, libc::SIG_DFL);
             libc::raise(sig);
         }
+    }
+    // The program's own failure comes first; then leaks `--fail-on` counts.
+    if outcome.code == 0 && report_status == leaktrace_report::EXIT_LEAKS {
+        std::process::exit(leaktrace_report::EXIT_LEAKS);
     }
     std::process::exit(outcome.code);
 }
