@@ -28,8 +28,8 @@ fn every_allocation_function_is_tracked() {
             &format!("alloc_family {v:?}"),
         );
         // Nothing but these leaks: the totals add up exactly.
-        assert_eq!(r["totals"]["leaked_bytes"], 6282, "{v:?}");
-        assert_eq!(r["totals"]["leaked_blocks"], 21, "{v:?}");
+        assert_eq!(r["totals"]["live_bytes"], 6282, "{v:?}");
+        assert_eq!(r["totals"]["live_blocks"], 21, "{v:?}");
         let t = &r["totals"];
         assert_eq!(
             t["allocations"].as_u64().unwrap() - t["frees"].as_u64().unwrap(),
