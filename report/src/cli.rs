@@ -4,8 +4,18 @@ use crate::group::GroupBy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Human-readable, valgrind style.
     Text,
+    /// One object per dump or series (schema in README.md).
     Json,
+    /// A self-contained HTML page: summary, sortable table, stacks, charts.
+    Html,
+    /// An interactive SVG flamegraph of the bytes by stack.
+    Flamegraph,
+    /// Folded stacks ("a;b;c bytes"), for other flamegraph tools.
+    Folded,
+    /// Gzipped pprof profile.proto, for pprof, Pyroscope, Parca, speedscope.
+    Pprof,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -6,6 +6,14 @@ use crate::json::JsonFrame;
 use crate::series::Series;
 use serde::Serialize;
 
+/// A dump's report or a process's series, serialized as itself.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum JsonItem {
+    Report(Box<crate::json::JsonReport>),
+    Growth(JsonSeries),
+}
+
 #[derive(Serialize)]
 pub struct JsonSeries {
     /// Always "growth": tells this object from a single dump's report.

@@ -4,8 +4,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The library built into this launcher (empty if it was built without).
+static EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libleaktrace.so"));
+
 /// Where `libleaktrace.so` is: `LEAKTRACE_LIB`, else beside the running
-/// binary, else in `../lib/leaktrace/` relative to it (an installed tree).
+/// binary, else in `../lib/leaktrace/` relative to it (an installed tree),
+/// else the copy built into the launcher, written once to the user's cache
+/// directory (what `cargo install` gives).
 pub fn find_library() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("LEAKTRACE_LIB") {
         let p = PathBuf::from(p);
@@ -25,10 +30,62 @@ pub fn find_library() -> Result<PathBuf, String> {
             return Ok(std::fs::canonicalize(&candidate).unwrap_or(candidate));
         }
     }
+    if !EMBEDDED.is_empty() {
+        return extract_embedded();
+    }
     Err(format!(
         "libleaktrace.so not found beside {} (set LEAKTRACE_LIB)",
         exe.display()
     ))
+}
+
+/// Writes the embedded library to `~/.cache/leaktrace/` (or
+/// `$XDG_CACHE_HOME/leaktrace/`) under a name that carries a hash of its
+/// contents, unless it is there already; a directory of the user's own, so
+/// that no other user can put a library of theirs in its place.
+fn extract_embedded() -> Result<PathBuf, String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or("no cache directory for libleaktrace.so (set HOME or LEAKTRACE_LIB)")?;
+    let dir = cache.join("leaktrace");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: geteuid has no arguments and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is not a private directory of yours (set LEAKTRACE_LIB)",
+            dir.display()
+        ));
+    }
+    // FNV-1a: enough to tell builds apart.
+    let hash = EMBEDDED.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let path = dir.join(format!("libleaktrace-{hash:016x}.so"));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == EMBEDDED.len() as u64) {
+        return Ok(path);
+    }
+    let tmp = dir.join(format!(".libleaktrace.{}.tmp", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, EMBEDDED))
+        .and_then(|_| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", path.display()));
+    }
+    Ok(path)
 }
 
 /// A fresh private directory for the run's dumps.

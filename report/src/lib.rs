@@ -10,20 +10,24 @@
 //! filters → [`text`] or [`json`] prints them. Several dumps of one process
 //! become a [`series`] (growth per site over time) and two can be compared
 //! ([`diff`]), printed by [`text_growth`] and [`json_growth`]; [`output`]
-//! decides which.
+//! decides which. Pictures and exports: [`folded`] (folded stacks and the
+//! flamegraph), [`html`] (a self-contained page), [`pprof`].
 //! [`cli`] holds the options both binaries share, and [`launch`] runs a
 //! program under the preload library.
 
 pub mod analysis;
 pub mod cli;
 pub mod diff;
+pub mod folded;
 pub mod group;
+pub mod html;
 pub mod input;
 pub mod json;
 pub mod json_growth;
 pub mod launch;
 pub mod objects;
 pub mod output;
+pub mod pprof;
 pub mod series;
 pub mod suppress;
 pub mod symbolize;

@@ -7,7 +7,8 @@
 use crate::analysis::{analyse, fails, Analysis};
 use crate::cli::{Color, Format, ReportOptions};
 use crate::{
-    diff, input, json, json_growth, series, text, text_growth, EXIT_BAD_INPUT, EXIT_LEAKS,
+    diff, folded, html, input, json, json_growth, pprof, series, text, text_growth, EXIT_BAD_INPUT,
+    EXIT_LEAKS,
 };
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -124,63 +125,93 @@ pub fn report_files(
     };
     let style = style(options, out_is_tty);
     let rendered = match mode {
-        Mode::Diff => {
-            let [before, after] = analyses.as_slice() else {
-                // A file that could not be read was reported already.
-                return EXIT_BAD_INPUT;
-            };
-            let d = diff::build(
-                before,
-                after,
-                options.group_by,
-                options.top,
-                options.min_bytes,
-            );
-            match options.format {
-                Format::Json => pretty(&json_growth::diff(&d)) + "\n",
-                Format::Text => text_growth::render_diff(&d, &style),
-            }
-        }
-        Mode::Report => {
-            let items = items(&analyses, options);
-            match options.format {
-                Format::Json if items.is_empty() => String::new(),
-                Format::Json => {
-                    let values: Vec<JsonItem> = items
-                        .iter()
-                        .map(|item| match item {
-                            Item::Single(a) => JsonItem::Report(Box::new(json::report(a))),
-                            Item::Series(s) => JsonItem::Growth(json_growth::series(s)),
-                        })
-                        .collect();
-                    let body = match values.as_slice() {
-                        [one] => pretty(one),
-                        many => pretty(&many),
-                    };
-                    body + "\n"
-                }
-                Format::Text => items
-                    .iter()
-                    .map(|item| match item {
-                        Item::Single(a) => text::render(a, &style),
-                        Item::Series(s) => text_growth::render_series(s, &style),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            }
+        Mode::Diff => render_diff(&analyses, options, &style),
+        Mode::Report => render_report(&analyses, options, &style),
+    };
+    let rendered = match rendered {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            return EXIT_BAD_INPUT;
         }
     };
     // A closed pipe (`leakreport ... | head`) is not an error worth a panic.
-    let _ = out.write_all(rendered.as_bytes()).and_then(|_| out.flush());
+    let _ = out.write_all(&rendered).and_then(|_| out.flush());
     status
 }
 
-/// A report or a growth object, serialized as itself.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum JsonItem {
-    Report(Box<json::JsonReport>),
-    Growth(json_growth::JsonSeries),
+fn render_diff(
+    analyses: &[Analysis],
+    options: &ReportOptions,
+    style: &text::Style,
+) -> Result<Vec<u8>, String> {
+    let [before, after] = analyses else {
+        // A file that could not be read was reported already.
+        return Ok(Vec::new());
+    };
+    let d = diff::build(
+        before,
+        after,
+        options.group_by,
+        options.top,
+        options.min_bytes,
+    );
+    Ok(match options.format {
+        Format::Json => pretty(&json_growth::diff(&d)) + "\n",
+        Format::Text => text_growth::render_diff(&d, style),
+        _ => return Err("--diff prints text or json".to_string()),
+    }
+    .into_bytes())
+}
+
+fn render_report(
+    analyses: &[Analysis],
+    options: &ReportOptions,
+    style: &text::Style,
+) -> Result<Vec<u8>, String> {
+    let items = items(analyses, options);
+    let title = "leaktrace: bytes not freed, by stack";
+    Ok(match options.format {
+        Format::Json if items.is_empty() => Vec::new(),
+        Format::Json => {
+            let values = json_items(&items);
+            let body = match values.as_slice() {
+                [one] => pretty(one),
+                many => pretty(&many),
+            };
+            (body + "\n").into_bytes()
+        }
+        Format::Text => items
+            .iter()
+            .map(|item| match item {
+                Item::Single(a) => text::render(a, style),
+                Item::Series(s) => text_growth::render_series(s, style),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes(),
+        Format::Folded => {
+            let mut text = folded::lines(analyses).join("\n");
+            text.push('\n');
+            text.into_bytes()
+        }
+        Format::Flamegraph => folded::flamegraph(&folded::lines(analyses), title)?.into_bytes(),
+        Format::Html => {
+            let svg = folded::flamegraph(&folded::lines(analyses), title)?;
+            html::page(&json_items(&items), Some(svg))?.into_bytes()
+        }
+        Format::Pprof => pprof::profile(analyses)?,
+    })
+}
+
+fn json_items(items: &[Item]) -> Vec<json_growth::JsonItem> {
+    items
+        .iter()
+        .map(|item| match item {
+            Item::Single(a) => json_growth::JsonItem::Report(Box::new(json::report(a))),
+            Item::Series(s) => json_growth::JsonItem::Growth(json_growth::series(s)),
+        })
+        .collect()
 }
 
 fn pretty<T: serde::Serialize + ?Sized>(value: &T) -> String {

@@ -32,6 +32,23 @@ pub struct Frame {
     pub offset: u64,
 }
 
+/// A progress bar on stderr while symbolizing many addresses, when stderr
+/// is a terminal; hidden otherwise (and for small dumps, which are done
+/// before it would be seen).
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if total < 20_000 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "symbolizing {bar:40} {pos}/{len} addresses ({eta} left)",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// Function symbols of one file, sorted by address.
 struct SymbolTable {
     entries: Vec<(u64, u64, String)>,
@@ -160,6 +177,8 @@ impl Symbolizer {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(Vec::new());
         let (modules, roots) = (&self.modules, &self.debug_roots);
+        let total: usize = work.iter().map(|(_, pcs)| pcs.len()).sum();
+        let progress = progress_bar(total as u64);
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {
@@ -169,7 +188,10 @@ impl Symbolizer {
                     let opened = open_module(module, roots);
                     let frames: Vec<(u64, Vec<Frame>)> = pcs
                         .iter()
-                        .map(|&pc| (pc, resolve_in(opened.info.as_ref(), module, pc)))
+                        .map(|&pc| {
+                            progress.inc(1);
+                            (pc, resolve_in(opened.info.as_ref(), module, pc))
+                        })
                         .collect();
                     if let Ok(mut d) = done.lock() {
                         d.push((*i, opened, frames));
@@ -177,6 +199,7 @@ impl Symbolizer {
                 });
             }
         });
+        progress.finish_and_clear();
         let mut done = done.into_inner().unwrap_or_default();
         done.sort_by_key(|d| d.0); // warnings in module order
         for (i, opened, frames) in done {

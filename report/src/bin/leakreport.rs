@@ -6,14 +6,27 @@ use leaktrace_report::output::{self, Mode};
 use std::path::PathBuf;
 
 /// Print the heap blocks a program never freed, grouped by call site,
-/// biggest first, with symbolized stacks.
+/// biggest first, with symbolized stacks: definitely, indirectly and
+/// possibly lost ones (still reachable ones with --show-reachable).
+///
+/// Several dumps of one process (its snapshots) are reported as growth per
+/// call site over time; --diff compares two. --format html, flamegraph,
+/// folded and pprof export the same sites.
+///
+/// Examples:
+///   leakreport leaktrace.4242.bin
+///   leakreport --group-by function --top 10 leaktrace.4242.bin
+///   leakreport leaktrace.4242.*.bin                  # growth over snapshots
+///   leakreport --format html leaktrace.4242.bin > report.html
+///   leakreport --fail-on definite,indirect leaktrace.*.bin   # for CI
 ///
 /// Exit status: 0 when every file was read and symbolized; 2 when a file is
-/// missing, truncated, corrupt or of an unsupported version, or when a
-/// binary of the traced program is missing or was rebuilt (the report is
-/// still printed, with such frames as module+offset).
+/// missing, truncated, corrupt or of an unsupported version, when a binary
+/// of the traced program is missing or was rebuilt (the report is still
+/// printed, with such frames as module+offset), or when a suppressions file
+/// is bad; 23 when --fail-on finds leaks.
 #[derive(Parser)]
-#[command(name = "leakreport", version)]
+#[command(name = "leakreport", version, verbatim_doc_comment)]
 struct Args {
     #[command(flatten)]
     report: ReportOptions,

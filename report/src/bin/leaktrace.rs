@@ -8,9 +8,21 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Run PROGRAM with libleaktrace.so preloaded, then print the leaks of
-/// every process it produced. Exits with the program's own status.
+/// every process it produced (each one's final dump, or its latest
+/// snapshot). The dumps stay in a fresh directory, named on stderr.
+///
+/// Examples:
+///   leaktrace ./a.out args
+///   leaktrace --group-by function -- ./server --port 8080
+///   leaktrace --format html -- make test > leaks.html
+///   leaktrace --fail-on definite -- ./unit-tests      # for CI
+///
+/// Exit status: the program's own (a program killed by a signal makes
+/// leaktrace die of the same signal); 23 when the program exited 0 and
+/// --fail-on finds leaks; 2 when the library or the program cannot be
+/// found.
 #[derive(Parser)]
-#[command(name = "leaktrace", version)]
+#[command(name = "leaktrace", version, verbatim_doc_comment)]
 struct Args {
     #[command(flatten)]
     report: ReportOptions,
