@@ -53,6 +53,11 @@ pub fn spawn() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &saved, core::ptr::null_mut());
         if r == 0 {
             THREAD.store(thread as usize, Ordering::Release);
+            // Its kernel id tells heap scans not to wait for it: have it
+            // before going on (the thread publishes it first thing).
+            while TID.load(Ordering::Acquire) == 0 {
+                sys::yield_now();
+            }
         } else {
             sys::write_stderr("leaktrace: cannot start the dump thread; no snapshots\n");
         }

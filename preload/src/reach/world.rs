@@ -8,8 +8,9 @@
 //! lock, or an allocator lock inside the real malloc) stops when it leaves
 //! instead (`ThreadState::deferred_signal`), so a stopped thread never holds
 //! a lock the scan needs. A thread that does not stop within a second (it
-//! blocks the signal) is scanned from the stack pointer of the system call
-//! it sits in, if /proc tells; README.md says what that means.
+//! blocks the signal — seen in its /proc status, or not stopping) is
+//! scanned from the stack pointer of the system call it sits in, if /proc
+//! tells; README.md says what that means.
 
 use crate::guard;
 use crate::libc_next;
@@ -68,8 +69,14 @@ pub fn stop(spare: Option<i32>) -> World {
     ARRIVED.store(0, Ordering::Relaxed);
     STOP.store(id, Ordering::Release);
     let mut sent = Vec::new();
+    let mut blocking = Vec::new();
     for tid in threads() {
         if tid == me || Some(tid) == spare {
+            continue;
+        }
+        // A thread that blocks the signal would only make us wait.
+        if blocks_signal(tid) {
+            blocking.push(tid);
             continue;
         }
         // SAFETY: a signal to a thread of this process.
@@ -102,6 +109,12 @@ pub fn stop(spare: Option<i32>) -> World {
         unstopped_sps: Vec::new(),
         unknown: 0,
     };
+    for &tid in &blocking {
+        match syscall_sp(tid) {
+            Some(sp) => world.unstopped_sps.push(sp),
+            None => world.unknown += 1,
+        }
+    }
     if arrived < sent.len() {
         // Which threads did not arrive is not recorded; ask /proc about all
         // the threads signalled: a stopped one sits in futex_wait, whose
@@ -139,6 +152,18 @@ fn threads() -> Vec<i32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether thread `tid` blocks the stop signal (its `SigBlk` mask).
+fn blocks_signal(tid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal() - 1)) != 0)
 }
 
 /// The stack pointer of thread `tid` blocked in a system call.
