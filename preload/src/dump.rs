@@ -120,6 +120,9 @@ fn write_to(
         fs::create_dir_all(dir)?;
     }
     let tmp = format!("{prefix}.{pid}.{}.tmp", sys::now_ns());
+    // Past a file-size limit (RLIMIT_FSIZE), a write raises SIGXFSZ, whose
+    // default action would kill the program: hold it off while we write.
+    let _no_sigxfsz = sys::HoldSignal::new(libc::SIGXFSZ);
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -164,3 +164,55 @@ pub fn gettid() -> i32 {
     // SAFETY: no arguments.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
+
+/// Blocks one signal in the calling thread until dropped; an instance of it
+/// raised meanwhile (and not pending before) is consumed, so it is never
+/// delivered. For signals the library's own system calls may raise.
+pub struct HoldSignal {
+    sig: i32,
+    old: libc::sigset_t,
+    was_pending: bool,
+}
+
+impl HoldSignal {
+    pub fn new(sig: i32) -> HoldSignal {
+        // SAFETY: signal-set calls on valid, initialized sets.
+        unsafe {
+            let mut set: libc::sigset_t = core::mem::zeroed();
+            let mut old: libc::sigset_t = core::mem::zeroed();
+            let mut pending: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            libc::sigpending(&mut pending);
+            let was_pending = libc::sigismember(&pending, sig) == 1;
+            HoldSignal {
+                sig,
+                old,
+                was_pending,
+            }
+        }
+    }
+}
+
+impl Drop for HoldSignal {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`; sigtimedwait with a zero timeout only takes
+        // a pending instance of `sig` off, without waiting.
+        unsafe {
+            if !self.was_pending {
+                let mut set: libc::sigset_t = core::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, self.sig);
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                let errno = errno();
+                libc::sigtimedwait(&set, core::ptr::null_mut(), &zero);
+                set_errno(errno);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, core::ptr::null_mut());
+        }
+    }
+}
