@@ -83,7 +83,7 @@ impl<'a> Cursor<'a> {
         let remaining = (self.data.len() - self.pos) as u64;
         if n.saturating_mul(min_item as u64) > remaining {
             return Err(self.corrupt(format!(
-                "{} record claims {n} entries but holds only {remaining} bytes",
+                "{} claims {n} entries but holds only {remaining} bytes",
                 self.what
             )));
         }
@@ -285,7 +285,8 @@ fn read_totals(c: &mut Cursor) -> Result<Totals, FormatError> {
 }
 
 fn read_modules(c: &mut Cursor) -> Result<Vec<Module>, FormatError> {
-    let n = c.count32(28)?;
+    // The smallest entry: empty path and build-id, bias, flags, no segment.
+    let n = c.count32(24)?;
     let mut modules = Vec::with_capacity(n);
     for _ in 0..n {
         let path = c.string()?;

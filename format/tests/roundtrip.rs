@@ -172,3 +172,20 @@ fn forged_counts_do_not_allocate() {
     let err = parse(&w.finish().unwrap()).unwrap_err();
     assert!(err.to_string().contains("claims"), "{err}");
 }
+
+/// Found by fuzzing: modules with an empty path, no build-id and no
+/// segment take 24 bytes each, and a file of them is a valid dump.
+#[test]
+fn the_smallest_modules_parse() {
+    let mut d = sample();
+    d.modules = (0..7)
+        .map(|i| Module {
+            path: String::new(),
+            build_id: Vec::new(),
+            bias: i,
+            unloaded: false,
+            segments: Vec::new(),
+        })
+        .collect();
+    assert_eq!(parse(&encode(&d)).unwrap(), d);
+}
