@@ -58,9 +58,26 @@ pub fn spawn() {
             while TID.load(Ordering::Acquire) == 0 {
                 sys::yield_now();
             }
+            uncount_thread();
         } else {
             sys::write_stderr("leaktrace: cannot start the dump thread; no snapshots\n");
         }
+    }
+}
+
+/// glibc counts the threads it created (`__nptl_nthreads`) and has the last
+/// one to finish call `exit(0)`: a program whose threads all end with
+/// `pthread_exit` exits then. Ours never finishes, so it must not count,
+/// or such a program would never exit. (Without the symbol, which glibc
+/// has had since 2.34, nothing is done.)
+fn uncount_thread() {
+    // SAFETY: dlsym with a valid name.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__nptl_nthreads".as_ptr()) };
+    if !p.is_null() {
+        // SAFETY: glibc's `unsigned int __nptl_nthreads`, which glibc itself
+        // updates with atomic operations.
+        let count = unsafe { &*(p as *const AtomicU32) };
+        count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -56,6 +56,12 @@ pub fn now_ds() -> u32 {
     (elapsed / 100_000_000).min(u64::from(u32::MAX)) as u32
 }
 
+/// Whether the calling process is the one the library's state belongs to
+/// (not a vfork()ed child sharing its memory under another pid).
+pub fn is_own_process() -> bool {
+    PID.load(Ordering::Relaxed) == sys::getpid()
+}
+
 /// Whether allocations are being recorded now.
 pub fn is_tracking() -> bool {
     STATE.load(Ordering::Acquire) == TRACKING
@@ -196,7 +202,7 @@ pub extern "C" fn immediate_exit(status: i32, sp: u64, bp: u64) {
 /// Writes the final dump from the calling thread, if this process is the
 /// one tracked; `caller` tells where the program's live stack begins.
 fn final_dump(trigger: Trigger, caller: Caller) {
-    if !is_tracking() || PID.load(Ordering::Relaxed) != sys::getpid() {
+    if !is_tracking() || !is_own_process() {
         return;
     }
     if let Some(mut busy) = guard::enter() {

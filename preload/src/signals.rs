@@ -49,6 +49,9 @@ static MANAGED: [Managed; 4] = [const {
 
 /// Set once `install` ran: before that every call passes through.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Snapshot signals the dump thread took and passed on to the main thread
+/// for the program's handler (they must not ask for a second snapshot).
+static FORWARDED: AtomicU32 = AtomicU32::new(0);
 
 /// A `sigaction` the program set, readable from a signal handler: a
 /// sequence lock (odd while written) around a copy.
@@ -112,6 +115,12 @@ impl ActionSlot {
 
 fn managed(sig: c_int) -> Option<&'static Managed> {
     if sig <= 0 || !INSTALLED.load(Ordering::Acquire) {
+        return None;
+    }
+    // A vfork()ed child (CPython's subprocess resets every handler in one
+    // before exec) shares our memory: its calls must not touch the
+    // parent's record of its handlers.
+    if !lifecycle::is_own_process() {
         return None;
     }
     MANAGED
@@ -248,10 +257,20 @@ pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc
 extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     let errno = sys::errno();
     if is_snapshot(sig) {
-        dumper::request_snapshot();
-        // On the dump thread (every program thread blocks the signal) the
-        // program's handler is not run: it would have waited for one of them.
-        if !dumper::is_dump_thread() {
+        if dumper::is_dump_thread() {
+            // The kernel gave the signal to our thread (the program's block
+            // it, or were busy): snapshot, and pass it on to the main thread
+            // for the program's own handler, where it waits if blocked, as
+            // it would have without us.
+            dumper::request_snapshot();
+            forward_to_program(sig);
+        } else {
+            let forwarded = FORWARDED
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok();
+            if !forwarded {
+                dumper::request_snapshot();
+            }
             run_program_handler(sig, info, context);
         }
     } else if crate::guard::is_busy() {
@@ -261,6 +280,24 @@ extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_
         die_of(sig);
     }
     sys::set_errno(errno);
+}
+
+/// Sends `sig` to the main thread if the program has a handler for it.
+fn forward_to_program(sig: c_int) {
+    let Some(m) = managed(sig) else { return };
+    let h = m.program.read().sa_sigaction;
+    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+        return;
+    }
+    FORWARDED.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: a signal to this process's main thread (tid = pid).
+    let sent = unsafe {
+        let pid = libc::getpid();
+        libc::syscall(libc::SYS_tgkill, pid, pid, sig) == 0
+    };
+    if !sent {
+        FORWARDED.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn run_program_handler(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
