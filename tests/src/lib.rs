@@ -179,6 +179,18 @@ pub fn dumps_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The final dumps (`lt.<pid>.bin`, not snapshots `lt.<pid>.<k>.bin`)
+/// among `dumps`.
+pub fn final_dumps(dumps: &[PathBuf]) -> Vec<&PathBuf> {
+    dumps
+        .iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.matches('.').count() == 2
+        })
+        .collect()
+}
+
 /// Runs `exe args` with the library preloaded and dumps going to a fresh
 /// directory (`LEAKTRACE_OUT=<dir>/lt`).
 pub fn run_traced(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {

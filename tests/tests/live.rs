@@ -199,19 +199,7 @@ fn snapshots_every_10ms_under_four_churning_threads() {
             path.display()
         );
     }
-    let last = run
-        .dumps
-        .iter()
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .matches('.')
-                .count()
-                == 2
-        })
-        .expect("final dump");
+    let last = final_dumps(&run.dumps)[0];
     let r = report(last, "function");
     assert_eq!(by_function(&r).get("final_leak"), Some(&(480, 10)));
 }

@@ -58,28 +58,12 @@ fn run_stress(exe: &Path, args: &[&str]) -> (String, Vec<PathBuf>, tempfile::Tem
     }
 }
 
-/// The final dumps (`lt.<pid>.bin`) among `dumps`.
-fn finals(dumps: &[PathBuf]) -> Vec<&PathBuf> {
-    dumps
-        .iter()
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .matches('.')
-                .count()
-                == 2
-        })
-        .collect()
-}
-
 #[test]
 fn sixteen_threads_with_snapshots_every_10ms() {
     let (out, dumps, _dir) = run_stress(&sample("stress", V), &["churn", "16", "100000"]);
     assert_eq!(out, "churned\n");
     assert!(dumps.len() > 2, "{dumps:?}");
-    let last = finals(&dumps);
+    let last = final_dumps(&dumps);
     assert_eq!(last.len(), 1);
     let r = report(last[0], "function");
     assert!(
@@ -92,7 +76,7 @@ fn sixteen_threads_with_snapshots_every_10ms() {
 fn forks_while_six_threads_allocate() {
     let (out, dumps, _dir) = run_stress(&sample("stress", V), &["forks"]);
     assert_eq!(out, "30 children ok\n");
-    let last = finals(&dumps);
+    let last = final_dumps(&dumps);
     assert_eq!(last.len(), 31, "the parent and 30 children");
     let children = last
         .iter()
@@ -107,7 +91,7 @@ fn dlopen_dlclose_in_a_loop() {
     let (out, dumps, _dir) =
         run_stress(&sample("stress", V), &["dlopen", plugin.to_str().unwrap()]);
     assert_eq!(out, "200 loads ok\n");
-    let last = finals(&dumps);
+    let last = final_dumps(&dumps);
     let r = report(last[0], "function");
     assert_eq!(by_function(&r).get("plugin_leak"), Some(&(200 * 333, 200)));
 }

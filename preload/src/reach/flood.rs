@@ -28,8 +28,9 @@ pub struct Heap {
 
 impl Heap {
     /// `blocks` must be sorted by start and not overlap.
-    pub fn new(blocks: impl Iterator<Item = (u64, u64)>) -> Heap {
-        let (mut starts, mut ends) = (Vec::new(), Vec::new());
+    pub fn new(blocks: impl ExactSizeIterator<Item = (u64, u64)>) -> Heap {
+        let n = blocks.len();
+        let (mut starts, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for (start, size) in blocks {
             starts.push(start);
             // A zero-size block is reached by its address only.
@@ -123,12 +124,13 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &dyn Memory) -> Vec<Kind
     }
 
     // The lost: each not yet reached leads a flood through the others.
+    let mut work: Vec<u32> = Vec::new();
     for leader in 0..n {
         if mark[leader] != Mark::Unvisited {
             continue;
         }
         mark[leader] = Mark::Leader;
-        let mut work = vec![leader as u32];
+        work.push(leader as u32);
         while let Some(i) = work.pop() {
             let i = i as usize;
             mem.words(heap.starts[i], heap.ends[i], &mut |w| {
