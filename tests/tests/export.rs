@@ -267,6 +267,14 @@ fn html_report_renders_in_chromium() {
     assert!(console_errors(&log).is_empty(), "{log}");
     let asc = row_bytes(&dom);
     assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
+    // A click on the bytes header (sorted descending) turns it ascending.
+    let (dom, log) = chromium_dom(&page, "#click=bytes");
+    assert!(console_errors(&log).is_empty(), "{log}");
+    assert_eq!(row_bytes(&dom), asc, "clicking sorts");
+    assert!(
+        dom.contains("class=\"sorted-asc\""),
+        "the header shows the order"
+    );
     let (dom, _) = chromium_dom(&page, "#filter=dead_stack");
     assert_eq!(row_bytes(&dom), vec![111]);
     assert!(
