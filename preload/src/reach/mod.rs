@@ -44,10 +44,9 @@ impl flood::Memory for Direct {
 /// stack holds nothing of the program's).
 pub fn classify(world: &World, blocks: &mut [Block], own_stack_from: Option<u64>) {
     blocks.sort_unstable_by_key(|b| b.address);
-    let heap = flood::Heap::new(blocks.iter().map(|b| (b.address, b.size)));
     let maps = maps::read();
     let roots = roots(world, &maps, own_stack_from, &heap_span(blocks));
-    let kinds = flood::classify(&heap, &roots, &Direct);
+    let kinds = flood::classify(&flood::Heap::new(blocks), &roots, &Direct);
     for (b, k) in blocks.iter_mut().zip(kinds) {
         b.kind = k;
     }
