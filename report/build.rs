@@ -36,6 +36,8 @@ fn main() {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        // `cargo clippy` sets this for the build it runs; not for ours.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .status()
         .expect("cannot run cargo to build libleaktrace.so");
     assert!(

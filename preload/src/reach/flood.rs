@@ -30,7 +30,7 @@ impl<'a> Heap<'a> {
     /// `blocks` must be sorted by address and not overlap.
     pub fn new(blocks: &'a [Block]) -> Heap<'a> {
         let lo = blocks.first().map_or(u64::MAX, |b| b.address);
-        let hi = blocks.last().map_or(0, |b| end(b));
+        let hi = blocks.last().map_or(0, end);
         Heap { blocks, lo, hi }
     }
 
