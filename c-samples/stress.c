@@ -1,8 +1,11 @@
 /* Stress for the tracker (tests/tests/stress.rs); every mode ends with
  * exit 0 and a line on stdout, and leaks exactly what it says.
- *   stress churn THREADS OPS   THREADS threads each do OPS malloc/free pairs
- *                              of 16-400 bytes over a live set of 500
- *                              blocks, then free all; no leak.
+ *   stress churn THREADS OPS [K] THREADS threads each do OPS malloc/free
+ *                              pairs of 16-400 bytes over a live set of
+ *                              500 blocks, then free all; no leak. With K,
+ *                              they churn until snapshot K exists
+ *                              ($LEAKTRACE_OUT.<pid>.K.bin), however slow
+ *                              the machine.
  *   stress forks               6 threads allocate while the main thread
  *                              forks 30 children; each child leaks 22
  *                              bytes in child_leak() and exits.
@@ -12,7 +15,8 @@
  *   stress signals             4 threads allocate while the main thread
  *                              sends each 2,000 SIGUSR2 (a handler of the
  *                              program's, counting) and 200 SIGUSR1 (the
- *                              snapshot signal), landing mid-malloc. */
+ *                              snapshot signal), landing mid-malloc, and
+ *                              waits for the first snapshot. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -88,10 +92,20 @@ int main(int argc, char **argv)
     if (strcmp(mode, "churn") == 0) {
         int n = argc > 2 ? atoi(argv[2]) : 16;
         long ops = argc > 3 ? atol(argv[3]) : 200000;
+        const char *prefix = getenv("LEAKTRACE_OUT");
         pthread_t t[64];
-        start(t, n, ops);
-        for (int i = 0; i < n; i++)
-            pthread_join(t[i], NULL);
+        if (argc > 4 && prefix) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s.%d.%s.bin", prefix, (int)getpid(), argv[4]);
+            start(t, n, -1);
+            while (access(path, F_OK) != 0)
+                usleep(1000);
+            join(t, n);
+        } else {
+            start(t, n, ops);
+            for (int i = 0; i < n; i++)
+                pthread_join(t[i], NULL);
+        }
         printf("churned\n");
     } else if (strcmp(mode, "forks") == 0) {
         pthread_t t[6];
@@ -147,6 +161,15 @@ int main(int argc, char **argv)
         /* Signals to one thread coalesce: some of the 8,000 are merged. */
         while (atomic_load(&handled) == 0)
             ;
+        /* The snapshot signals asked for at least one snapshot: let it be
+         * written while the threads still run, however slow the machine. */
+        const char *prefix = getenv("LEAKTRACE_OUT");
+        if (prefix) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s.%d.1.bin", prefix, (int)getpid());
+            while (access(path, F_OK) != 0)
+                usleep(1000);
+        }
         join(t, 4);
         printf("signals handled\n");
     }

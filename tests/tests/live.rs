@@ -189,7 +189,11 @@ fn snapshots_every_10ms_under_four_churning_threads() {
     );
     assert!(run.output.status.success(), "{}", run.stderr());
     assert_eq!(run.stdout(), "done\n");
-    assert!(run.dumps.len() >= 3, "snapshots: {:?}", run.dumps);
+    assert!(
+        run.dumps.len() >= 2,
+        "a snapshot and the final dump: {:?}",
+        run.dumps
+    );
     for path in &run.dumps {
         let dump = leaktrace_format::parse(&std::fs::read(path).unwrap()).unwrap();
         assert_eq!(

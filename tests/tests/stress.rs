@@ -60,9 +60,10 @@ fn run_stress(exe: &Path, args: &[&str]) -> (String, Vec<PathBuf>, tempfile::Tem
 
 #[test]
 fn sixteen_threads_with_snapshots_every_10ms() {
-    let (out, dumps, _dir) = run_stress(&sample("stress", V), &["churn", "16", "100000"]);
+    // The threads churn until the fifth snapshot exists.
+    let (out, dumps, _dir) = run_stress(&sample("stress", V), &["churn", "16", "0", "5"]);
     assert_eq!(out, "churned\n");
-    assert!(dumps.len() > 2, "{dumps:?}");
+    assert!(dumps.len() >= 6, "{dumps:?}");
     let last = final_dumps(&dumps);
     assert_eq!(last.len(), 1);
     let r = report(last[0], "function");
@@ -101,7 +102,7 @@ fn signals_landing_in_the_middle_of_malloc() {
     let (out, dumps, _dir) = run_stress(&sample("stress", V), &["signals"]);
     assert_eq!(out, "signals handled\n");
     assert!(
-        dumps.len() > 2,
-        "snapshots on signal and on time: {dumps:?}"
+        dumps.len() >= 2,
+        "a snapshot during the signals, and the final dump: {dumps:?}"
     );
 }
