@@ -128,6 +128,16 @@ pub fn frame_line(f: &Frame, first: bool, style: &Style) -> String {
     line
 }
 
+/// A site's stack, one frame a line, innermost first.
+pub fn stack_lines(out: &mut String, frames: &[Frame], style: &Style) {
+    if frames.is_empty() {
+        let _ = writeln!(out, "    (no stack recorded)");
+    }
+    for (j, f) in frames.iter().enumerate() {
+        let _ = writeln!(out, "{}", frame_line(f, j == 0, style));
+    }
+}
+
 pub fn render(a: &Analysis, style: &Style) -> String {
     let d = &a.input.dump;
     let p = &d.process;
@@ -273,12 +283,7 @@ pub fn render(a: &Analysis, style: &Style) -> String {
                 })
             );
         }
-        if s.frames.is_empty() {
-            let _ = writeln!(out, "    (no stack recorded)");
-        }
-        for (j, f) in s.frames.iter().enumerate() {
-            let _ = writeln!(out, "{}", frame_line(f, j == 0, style));
-        }
+        stack_lines(&mut out, &s.frames, style);
     }
     out
 }

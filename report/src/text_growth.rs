@@ -2,8 +2,7 @@
 
 use crate::diff::Diff;
 use crate::series::Series;
-use crate::symbolize::Frame;
-use crate::text::{frame_line, plural, thousands, trigger_text, Style};
+use crate::text::{plural, stack_lines, thousands, trigger_text, Style};
 use std::fmt::Write;
 
 fn arrow_list(values: &[u64]) -> String {
@@ -19,15 +18,6 @@ fn signed(n: i64) -> String {
         format!("-{}", thousands(n.unsigned_abs()))
     } else {
         format!("+{}", thousands(n as u64))
-    }
-}
-
-fn stack(out: &mut String, frames: &[Frame], style: &Style) {
-    if frames.is_empty() {
-        let _ = writeln!(out, "    (no stack recorded)");
-    }
-    for (j, f) in frames.iter().enumerate() {
-        let _ = writeln!(out, "{}", frame_line(f, j == 0, style));
     }
 }
 
@@ -94,7 +84,7 @@ pub fn render_series(s: &Series, style: &Style) -> String {
         );
         let _ = writeln!(out, "    bytes:  {}", arrow_list(&t.bytes));
         let _ = writeln!(out, "    blocks: {}", arrow_list(&t.blocks));
-        stack(&mut out, &t.frames, style);
+        stack_lines(&mut out, &t.frames, style);
     }
     out
 }
@@ -161,7 +151,7 @@ pub fn render_diff(d: &Diff, style: &Style) -> String {
                 )
             })
         );
-        stack(&mut out, &c.frames, style);
+        stack_lines(&mut out, &c.frames, style);
     }
     out
 }
