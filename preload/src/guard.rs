@@ -14,7 +14,8 @@ pub struct ThreadState {
     /// acted on when it leaves (`signals::deferred`).
     pub deferred_signal: u32,
     pub stack_known: u32,
-    reserved: u32,
+    /// The last walk was cut short: the stack is deeper than the memo holds.
+    pub deep: u32,
     pub stack_hi: u64,
     pub pending_bytes: i64,
     pub pending_blocks: i64,
@@ -22,9 +23,8 @@ pub struct ThreadState {
     pub seen_live_blocks: i64,
     pub sample_left: i64,
     pub rng: u64,
-    pub frames: [u64; MAX_DEPTH + 8],
-    pub memo_current: u64,
-    pub memo: [crate::unwind::Memo; 2],
+    pub fresh: crate::unwind::Fresh,
+    pub memo: crate::unwind::Memo,
 }
 
 extern "C" {

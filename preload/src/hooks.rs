@@ -29,8 +29,15 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
     let errno = sys::errno();
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let state = busy.state();
-        let n = unwind::capture(state, config::depth(), caller);
-        let id = stacks::intern(&state.frames[..n]);
+        let captured = unwind::capture(state, config::depth(), caller);
+        let id = match captured.id {
+            0 => {
+                let id = stacks::intern(captured.frames, captured.hash);
+                unwind::remember_id(state, id);
+                id
+            }
+            id => id,
+        };
         let size = size as u64;
         match table::insert(p as u64, size, id, lifecycle::now_ds()) {
             Inserted::New => stats::change(state, size as i64, 1),

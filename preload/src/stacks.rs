@@ -58,30 +58,32 @@ pub fn init() -> bool {
     !first.is_null()
 }
 
-/// Hashes a stack in four independent lanes, so the multiplications of
-/// successive frames overlap instead of waiting on each other.
-#[inline]
-fn hash(pcs: &[u64]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut lanes = [
-        0x243f_6a88_85a3_08d3u64 ^ pcs.len() as u64,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    ];
-    let mut chunks = pcs.chunks_exact(4);
-    for c in &mut chunks {
-        for i in 0..4 {
-            lanes[i] = (lanes[i] ^ c[i]).wrapping_mul(K).rotate_left(29);
-        }
-    }
-    for (i, &pc) in chunks.remainder().iter().enumerate() {
-        lanes[i] = (lanes[i] ^ pc).wrapping_mul(K).rotate_left(29);
-    }
-    let mut h =
-        lanes[0] ^ lanes[1].rotate_left(17) ^ lanes[2].rotate_left(31) ^ lanes[3].rotate_left(47);
-    h = (h ^ (h >> 32)).wrapping_mul(K);
+/// Where a stack's hash chain starts, beyond its outermost frame.
+pub const HASH_SEED: u64 = 0x243f_6a88_85a3_08d3;
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// One link of a stack's hash chain, which runs from the outermost frame
+/// inwards: the chain value at a frame covers that frame and every frame
+/// outside it. A thread's remembered stack (unwind/memo.rs) keeps the chain
+/// value of each frame, so a capture that shares its outer part with the
+/// previous one hashes only its new inner frames.
+#[inline(always)]
+pub fn hash_link(outer: u64, pc: u64) -> u64 {
+    (outer.rotate_left(23) ^ pc).wrapping_mul(K)
+}
+
+/// The hash of a stack of `len` frames whose chain value (at its innermost
+/// frame) is `chain`.
+#[inline(always)]
+pub fn hash_finish(chain: u64, len: usize) -> u64 {
+    let h = (chain ^ len as u64 ^ (chain >> 32)).wrapping_mul(K);
     h ^ (h >> 29)
+}
+
+/// The hash of `pcs` (innermost first), computed from scratch.
+pub fn hash(pcs: &[u64]) -> u64 {
+    let chain = pcs.iter().rev().fold(HASH_SEED, |h, &pc| hash_link(h, pc));
+    hash_finish(chain, pcs.len())
 }
 
 /// The stored frames of stack `id`.
@@ -126,10 +128,9 @@ fn find_in(level: usize, h: u64, pcs: &[u64]) -> Option<u32> {
     }
 }
 
-/// The id of `pcs`, storing it if it is new.
+/// The id of `pcs`, whose [`hash`] is `h`, storing it if it is new.
 #[inline]
-pub fn intern(pcs: &[u64]) -> u32 {
-    let h = hash(pcs);
+pub fn intern(pcs: &[u64], h: u64) -> u32 {
     let newest = NEWEST.load(Ordering::Acquire);
     for level in 0..=newest {
         if let Some(id) = find_in(level, h, pcs) {

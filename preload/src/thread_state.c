@@ -9,12 +9,22 @@
 #define LEAKTRACE_MAX_DEPTH 1024
 #define LEAKTRACE_REMEMBERED 256
 
-/* One capture's frames (unwind/memo.rs). */
+/* The thread's last stack, right-aligned (unwind/memo.rs). */
 struct leaktrace_memo {
     uint32_t len;
-    uint32_t complete;
+    uint32_t id;
     uint64_t generation;
+    uint64_t end_slot;
     uint64_t pc[LEAKTRACE_REMEMBERED];
+    uint64_t sp[LEAKTRACE_REMEMBERED];
+    uint64_t bp[LEAKTRACE_REMEMBERED];
+    uint64_t slot[LEAKTRACE_REMEMBERED];
+    uint64_t chain[LEAKTRACE_REMEMBERED];
+};
+
+/* Frames found by one walk (unwind/memo.rs). */
+struct leaktrace_fresh {
+    uint64_t pc[LEAKTRACE_MAX_DEPTH];
     uint64_t sp[LEAKTRACE_REMEMBERED];
     uint64_t bp[LEAKTRACE_REMEMBERED];
     uint64_t slot[LEAKTRACE_REMEMBERED];
@@ -24,7 +34,7 @@ struct leaktrace_thread {
     uint32_t busy;            /* non-zero while the thread is inside the library */
     uint32_t deferred_signal; /* a fatal signal that arrived while busy (signals.rs) */
     uint32_t stack_known;     /* stack_hi is valid */
-    uint32_t reserved;
+    uint32_t deep;            /* the last walk was cut short (unwind/mod.rs) */
     uint64_t stack_hi;
     int64_t pending_bytes;   /* live-heap changes not yet published (stats.rs) */
     int64_t pending_blocks;
@@ -32,9 +42,8 @@ struct leaktrace_thread {
     int64_t seen_live_blocks;
     int64_t sample_left;     /* bytes until the next sampled allocation (sampler.rs) */
     uint64_t rng;            /* xorshift state, 0 until seeded */
-    uint64_t frames[LEAKTRACE_MAX_DEPTH + 8]; /* scratch for one stack capture */
-    uint64_t memo_current;                    /* which memo holds the last capture */
-    struct leaktrace_memo memo[2];
+    struct leaktrace_fresh fresh; /* scratch for one stack capture */
+    struct leaktrace_memo memo;
 };
 
 /* Reached from Rust by an fs-relative load (guard.rs), hence global but

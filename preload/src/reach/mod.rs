@@ -154,8 +154,8 @@ fn subtract(ranges: Vec<(u64, u64)>, holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
 /// frame that called into the library): the first frame outside libc and
 /// the library. Frames in between are exit's and ours.
 pub fn live_stack_start(state: &mut ThreadState, caller: crate::unwind::Caller) -> u64 {
-    let n = crate::unwind::capture(state, crate::unwind::REMEMBERED_FRAMES, caller);
-    let sps = crate::unwind::last_capture_sps(state);
+    crate::unwind::capture(state, crate::unwind::REMEMBERED, caller);
+    let (pcs, sps) = crate::unwind::last_capture(state);
     let registry = modules::registry();
     let own_code = live_stack_start as *const () as u64;
     let runtime: Vec<&Module> = registry
@@ -168,7 +168,7 @@ pub fn live_stack_start(state: &mut ThreadState, caller: crate::unwind::Caller) 
                     .is_some_and(|f| f.starts_with("libc.so"))
         })
         .collect();
-    for (i, &pc) in state.frames[..n.min(sps.len())].iter().enumerate() {
+    for (i, &pc) in pcs.iter().enumerate() {
         if !runtime.iter().any(|m| contains(m, pc)) {
             return sps[i];
         }

@@ -64,7 +64,7 @@ impl Rule {
         }
     }
 
-    fn unpack(bits: u32) -> Rule {
+    pub fn unpack(bits: u32) -> Rule {
         match (bits >> 1) & 0b11 {
             0b01 => Rule::End,
             0b10 => Rule::FramePointer,
@@ -92,50 +92,31 @@ pub fn clear_cache() {
     }
 }
 
-/// The rule of a function that keeps the standard frame pointer
-/// (`push rbp; mov rbp, rsp`): CFA = RBP + 16, caller's RBP at CFA − 16.
-pub const FRAME_POINTER_RULE: Rule = Rule::Cfa {
+/// `FRAME_POINTER_BITS` unpacked.
+#[cfg(test)]
+const FRAME_POINTER_RULE: Rule = Rule::Cfa {
     from_rbp: true,
     cfa_offset: 16,
     rbp_saved: true,
     rbp_offset: -16,
 };
 
-/// Whether `pc`'s rule is the frame-pointer rule: one load and a compare of
-/// the packed bits when cached.
-#[inline(always)]
-pub fn has_frame_pointer_rule(pc: u64) -> bool {
-    let entry = CACHE[(pc as usize) & (CACHE_SIZE - 1)].load(Ordering::Relaxed);
-    if entry == (u64::from((pc >> CACHE_BITS) as u32) << 32) | u64::from(FRAME_POINTER_BITS) {
-        return true;
-    }
-    rule_miss_is_frame_pointer(pc)
-}
-
-#[cold]
-#[inline(never)]
-fn rule_miss_is_frame_pointer(pc: u64) -> bool {
-    rule_for(pc) == FRAME_POINTER_RULE
-}
-
-/// `FRAME_POINTER_RULE` packed.
-const FRAME_POINTER_BITS: u32 =
+/// The packed rule of a function that keeps the standard frame pointer
+/// (`push rbp; mov rbp, rsp`): CFA = RBP + 16, caller's RBP at CFA − 16.
+pub const FRAME_POINTER_BITS: u32 =
     1 | (1 << 3) | (1 << 4) | (16 << 5) | ((-16i32 as u32 & 0x1fff) << 19);
 
-/// The rule for `pc`: from the cache, else computed and cached.
+/// The packed rule cached for `pc`, if any: one load and a compare.
 #[inline(always)]
-pub fn rule_for(pc: u64) -> Rule {
+pub fn cached(pc: u64) -> Option<u32> {
     let entry = CACHE[(pc as usize) & (CACHE_SIZE - 1)].load(Ordering::Relaxed);
-    if entry != 0 && (entry >> 32) as u32 == (pc >> CACHE_BITS) as u32 {
-        return Rule::unpack(entry as u32);
-    }
-    rule_miss(pc)
+    (entry != 0 && (entry >> 32) as u32 == (pc >> CACHE_BITS) as u32).then_some(entry as u32)
 }
 
 /// A cache miss: computes the rule with gimli and caches it.
 #[cold]
 #[inline(never)]
-fn rule_miss(pc: u64) -> Rule {
+pub fn rule_miss(pc: u64) -> Rule {
     let slot = &CACHE[(pc as usize) & (CACHE_SIZE - 1)];
     let tag = (pc >> CACHE_BITS) as u32;
     let range = match modules::find(pc) {
