@@ -113,3 +113,17 @@ pub fn leave() {
     // SAFETY: this thread's own TLS block.
     unsafe { (*leaktrace_thread_state()).busy = 0 };
 }
+
+#[cfg(test)]
+mod tests {
+    extern "C" {
+        static leaktrace_thread_size: u64;
+    }
+
+    #[test]
+    fn the_rust_mirror_matches_the_c_layout() {
+        // SAFETY: a constant defined in thread_state.c.
+        let c_size = unsafe { leaktrace_thread_size };
+        assert_eq!(c_size as usize, core::mem::size_of::<super::ThreadState>());
+    }
+}

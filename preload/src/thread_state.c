@@ -16,9 +16,10 @@ struct leaktrace_memo {
     uint64_t generation;
     uint64_t end_slot;
     uint64_t pc[LEAKTRACE_REMEMBERED];
-    uint64_t sp[LEAKTRACE_REMEMBERED];
+    uint64_t sp[LEAKTRACE_REMEMBERED + 1];
     uint64_t bp[LEAKTRACE_REMEMBERED];
     uint64_t slot[LEAKTRACE_REMEMBERED];
+    uint64_t saved[LEAKTRACE_REMEMBERED];
     uint64_t chain[LEAKTRACE_REMEMBERED];
 };
 
@@ -50,3 +51,6 @@ struct leaktrace_thread {
  * hidden: nothing outside the library sees it. */
 __attribute__((visibility("hidden"), tls_model("initial-exec"))) __thread struct leaktrace_thread
     leaktrace_thread;
+
+/* Checked against the Rust mirror by a unit test (guard.rs). */
+__attribute__((visibility("hidden"))) const uint64_t leaktrace_thread_size = sizeof(struct leaktrace_thread);

@@ -36,13 +36,16 @@ pub struct Memo {
     /// Where the walk read the zero return address that ended it (0: it
     /// ended on a rule, not on a read).
     pub end_slot: u64,
-    /// Per frame: its return address, its stack pointer (its callee's CFA),
-    /// its RBP, the address RBP was read from (0: unchanged from the
-    /// callee), and the hash chain up to it.
+    /// Per frame: its return address, its stack pointer (its callee's CFA;
+    /// one more entry holds `u64::MAX`, see [`Memo::seal`]), its RBP, a
+    /// stack word the walk read for it and the value it read there (the
+    /// saved RBP, or the return address again when RBP was unchanged), and
+    /// the hash chain up to it.
     pub pc: [u64; REMEMBERED],
-    pub sp: [u64; REMEMBERED],
+    pub sp: [u64; REMEMBERED + 1],
     pub bp: [u64; REMEMBERED],
     pub slot: [u64; REMEMBERED],
+    pub saved: [u64; REMEMBERED],
     pub chain: [u64; REMEMBERED],
 }
 
@@ -51,7 +54,8 @@ pub struct Memo {
 #[repr(C)]
 pub struct Fresh {
     pub pc: [u64; crate::guard::MAX_DEPTH],
-    /// As in [`Memo`], for the first `REMEMBERED` frames.
+    /// As in [`Memo`], for the first `REMEMBERED` frames, but `slot` is 0
+    /// where RBP was unchanged.
     pub sp: [u64; REMEMBERED],
     pub bp: [u64; REMEMBERED],
     pub slot: [u64; REMEMBERED],
@@ -64,6 +68,14 @@ impl Memo {
         REMEMBERED - self.len as usize
     }
 
+    /// Ends the stack pointers with one above any frame's, so that a
+    /// search for a frame's stack pointer needs no bounds check (a zeroed
+    /// memo, of a new thread, has 0 there).
+    #[inline(always)]
+    pub fn seal(&mut self) {
+        self.sp[REMEMBERED] = u64::MAX;
+    }
+
     /// Forgets everything.
     #[inline(always)]
     pub fn clear(&mut self) {
@@ -72,23 +84,22 @@ impl Memo {
     }
 
     /// Whether every stack word the remembered walk read for the frames
-    /// outside frame `at` still holds the value it read. Frame `at` is at
-    /// or above the capture's stack pointer (`stack.lo`).
+    /// outside frame `at` still holds the value it read.
     #[inline]
     pub fn unchanged_beyond(&self, at: usize, stack: Stack) -> bool {
-        let lo = stack.lo;
         for m in at + 1..REMEMBERED {
-            let slot = self.slot[m];
-            // SAFETY: the return-address slot of a frame outside frame `at`
-            // lies between frame `at`'s stack pointer and the top of the
-            // stack (where the remembered walk read it, bounds-checked, on
-            // this same stack), so inside `[lo, hi)`, which is mapped.
-            let ra = unsafe { ((self.sp[m] - 8) as *const u64).read_volatile() };
-            // SAFETY: likewise for a saved-RBP slot, once checked not to lie
-            // below `lo` (the remembered walk read it below `hi`).
-            let same_bp = slot == 0
-                || (slot >= lo && unsafe { (slot as *const u64).read_volatile() } == self.bp[m]);
-            if ra != self.pc[m] || !same_bp {
+            // SAFETY: the walk that recorded frame `m` read both words on
+            // this stack, bounds-checked, and they lie above frame `m - 1`'s
+            // stack pointer (a return-address slot, by construction; a
+            // saved-RBP slot, checked by `walk::step`), so above frame
+            // `at`'s, which is inside this capture's `[lo, hi)`.
+            let (ra, saved) = unsafe {
+                (
+                    ((self.sp[m] - 8) as *const u64).read_volatile(),
+                    (self.slot[m] as *const u64).read_volatile(),
+                )
+            };
+            if (ra != self.pc[m]) | (saved != self.saved[m]) {
                 return false;
             }
         }
@@ -111,13 +122,14 @@ impl Memo {
         };
         // A few frames: element by element, not four calls to memcpy.
         for i in (0..n).rev() {
-            let pc = fresh.pc[i];
+            let (pc, sp, bp, slot) = (fresh.pc[i], fresh.sp[i], fresh.bp[i], fresh.slot[i]);
             chain = stacks::hash_link(chain, pc);
             let m = start + i;
             self.pc[m] = pc;
-            self.sp[m] = fresh.sp[i];
-            self.bp[m] = fresh.bp[i];
-            self.slot[m] = fresh.slot[i];
+            self.sp[m] = sp;
+            self.bp[m] = bp;
+            // Where RBP was unchanged, check the return address twice.
+            (self.slot[m], self.saved[m]) = if slot == 0 { (sp - 8, pc) } else { (slot, bp) };
             self.chain[m] = chain;
         }
         self.len = (REMEMBERED - start) as u32;

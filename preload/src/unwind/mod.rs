@@ -98,6 +98,7 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
         REMEMBERED
     };
     let fresh = &mut state.fresh;
+    memo.seal();
     let outcome = walk::walk(fresh, memo, usable, stack, limit, start);
     memo.generation = generation;
     state.deep = u32::from(matches!(outcome, Outcome::Cut { .. }));

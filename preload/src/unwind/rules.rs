@@ -108,9 +108,15 @@ pub const FRAME_POINTER_BITS: u32 =
 
 /// The packed rule cached for `pc`, if any: one load and a compare.
 #[inline(always)]
-pub fn cached(pc: u64) -> Option<u32> {
+pub fn cached(pc: u64) -> Result<u32, ()> {
     let entry = CACHE[(pc as usize) & (CACHE_SIZE - 1)].load(Ordering::Relaxed);
-    (entry != 0 && (entry >> 32) as u32 == (pc >> CACHE_BITS) as u32).then_some(entry as u32)
+    // Equal tags leave only the low 32 bits, the rule; 0 is an empty entry.
+    let tag = (pc >> CACHE_BITS) << 32;
+    if entry ^ tag < 1 << 32 && entry != 0 {
+        Ok(entry as u32)
+    } else {
+        Err(())
+    }
 }
 
 /// A cache miss: computes the rule with gimli and caches it.

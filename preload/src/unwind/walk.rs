@@ -28,7 +28,8 @@ pub fn walk(
     mut r: Regs,
 ) -> Outcome {
     // Next remembered frame that may still match: remembered stack
-    // pointers rise from `start` outwards, as do the walk's.
+    // pointers rise from `start` outwards, as do the walk's, and end with
+    // `u64::MAX` at `REMEMBERED`.
     let mut cursor = if memo_usable {
         memo.start()
     } else {
@@ -47,50 +48,60 @@ pub fn walk(
             fresh.slot[n] = slot;
         }
         n += 1;
-        while cursor < REMEMBERED && memo.sp[cursor] < r.sp {
+        while memo.sp[cursor] < r.sp {
             cursor += 1;
         }
-        if cursor < REMEMBERED
-            && memo.sp[cursor] == r.sp
+        if memo.sp[cursor] == r.sp
             && memo.pc[cursor] == r.pc
             && memo.bp[cursor] == r.bp
             && memo.unchanged_beyond(cursor, stack)
         {
             return Outcome::Met { n, at: cursor };
         }
-        // A return address points after the call; the rule is the call's.
-        let Some((cfa, bp, read_at)) = step(r, stack) else {
-            return Outcome::Ended { n, end_slot: 0 };
-        };
-        match stack.read(cfa - 8) {
-            Some(0) => {
-                return Outcome::Ended {
-                    n,
-                    end_slot: cfa - 8,
-                }
+        match step(r, stack) {
+            Step::Caller {
+                pc,
+                sp,
+                bp,
+                bp_slot,
+            } => {
+                r = Regs { pc, sp, bp };
+                slot = bp_slot;
             }
-            Some(pc) => {
-                r = Regs { pc, sp: cfa, bp };
-                slot = read_at;
-            }
-            None => return Outcome::Ended { n, end_slot: 0 },
+            Step::End { end_slot } => return Outcome::Ended { n, end_slot },
         }
     }
 }
 
-/// Steps out of frame `r` by its rule: the caller's CFA and RBP, and the
-/// address RBP was read from (0 when unchanged), or `None` at the end.
+/// The result of stepping out of a frame.
+enum Step {
+    /// The caller's frame, and where its RBP was read (0: unchanged).
+    Caller {
+        pc: u64,
+        sp: u64,
+        bp: u64,
+        bp_slot: u64,
+    },
+    /// No caller; `end_slot` as in [`Outcome::Ended`].
+    End { end_slot: u64 },
+}
+
+/// Steps out of frame `r` by its rule. A saved-RBP slot must lie above the
+/// frame's stack pointer (where a prologue puts it), which memo.rs relies
+/// on.
 #[inline(always)]
-fn step(r: Regs, stack: Stack) -> Option<(u64, u64, u64)> {
+fn step(r: Regs, stack: Stack) -> Step {
+    const END: Step = Step::End { end_slot: 0 };
+    // A return address points after the call; the rule is the call's.
     let pc = r.pc - 1;
     let rule = match rules::cached(pc) {
         // The frame-pointer rule, the common case, without unpacking.
-        Some(rules::FRAME_POINTER_BITS) => return frame_pointer_step(r, stack),
-        Some(bits) => Rule::unpack(bits),
-        None => rules::rule_miss(pc),
+        Ok(rules::FRAME_POINTER_BITS) => return frame_pointer_step(r, stack),
+        Ok(bits) => Rule::unpack(bits),
+        Err(()) => rules::rule_miss(pc),
     };
-    let (cfa, bp, slot) = match rule {
-        Rule::End => return None,
+    let (cfa, bp, bp_slot) = match rule {
+        Rule::End => return END,
         Rule::FramePointer => return frame_pointer_step(r, stack),
         Rule::Cfa {
             from_rbp,
@@ -99,25 +110,57 @@ fn step(r: Regs, stack: Stack) -> Option<(u64, u64, u64)> {
             rbp_offset,
         } => {
             let base = if from_rbp { r.bp } else { r.sp };
-            let cfa = base.checked_add_signed(cfa_offset)?;
+            // A wrapped sum fails the checks below, as any wrong address.
+            let cfa = base.wrapping_add_signed(cfa_offset);
             if rbp_saved {
-                let slot = cfa.checked_add_signed(rbp_offset)?;
-                (cfa, stack.read(slot)?, slot)
+                let slot = cfa.wrapping_add_signed(rbp_offset);
+                match stack.read(slot) {
+                    Some(bp) if slot >= r.sp => (cfa, bp, slot),
+                    _ => return END,
+                }
             } else {
                 (cfa, r.bp, 0)
             }
         }
     };
     // The stack grows towards the caller.
-    (cfa > r.sp).then_some((cfa, bp, slot))
+    if cfa <= r.sp {
+        return END;
+    }
+    match stack.read(cfa - 8) {
+        Some(0) => Step::End { end_slot: cfa - 8 },
+        Some(pc) => Step::Caller {
+            pc,
+            sp: cfa,
+            bp,
+            bp_slot,
+        },
+        None => END,
+    }
 }
 
-/// CFA = RBP + 16, the caller's RBP saved at RBP.
+/// CFA = RBP + 16: the caller's RBP at RBP, its return address above.
 #[inline(always)]
-fn frame_pointer_step(r: Regs, stack: Stack) -> Option<(u64, u64, u64)> {
-    let cfa = r.bp.checked_add(16)?;
-    if cfa <= r.sp {
-        return None;
+fn frame_pointer_step(r: Regs, stack: Stack) -> Step {
+    let bp = r.bp;
+    // RBP lies in the frame, at or above its stack pointer; the pair must
+    // be on the stack.
+    if bp < r.sp || bp > stack.hi - 16 || bp & 7 != 0 {
+        return Step::End { end_slot: 0 };
     }
-    Some((cfa, stack.read(r.bp)?, r.bp))
+    // SAFETY: `bp` is aligned and in `[r.sp, hi - 16]`, and `r.sp` is at
+    // or above the capture's stack pointer: both words are on this stack.
+    let (caller_bp, pc) = unsafe {
+        let p = bp as *const u64;
+        (p.read_volatile(), p.add(1).read_volatile())
+    };
+    if pc == 0 {
+        return Step::End { end_slot: bp + 8 };
+    }
+    Step::Caller {
+        pc,
+        sp: bp + 16,
+        bp: caller_bp,
+        bp_slot: bp,
+    }
 }
