@@ -92,9 +92,7 @@ fn write_to(
     }
     drop(world);
     (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
-    let mut ids: Vec<u32> = blocks.iter().map(|b| b.stack).collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = distinct_stacks(&blocks);
 
     let process = ProcessInfo {
         pid,
@@ -173,6 +171,45 @@ fn write_to(
     });
     let _ = fs::remove_file(&tmp);
     result
+}
+
+/// The stack ids of `blocks`, each once, in increasing order: an
+/// open-addressing set, not a sort of millions of ids (stacks are few).
+fn distinct_stacks(blocks: &[leaktrace_format::Block]) -> Vec<u32> {
+    let mut slots = vec![0u32; 1024];
+    let mut ids = Vec::new();
+    let mut last = 0;
+    for b in blocks {
+        // Ids are arena offsets, never 0 (the empty slot).
+        if b.stack == last || b.stack == 0 {
+            continue;
+        }
+        last = b.stack;
+        if (ids.len() + 1) * 2 > slots.len() {
+            slots = vec![0u32; slots.len() * 4];
+            for &id in &ids {
+                let at = free_slot(&slots, id);
+                slots[at] = id;
+            }
+        }
+        let at = free_slot(&slots, b.stack);
+        if slots[at] == 0 {
+            slots[at] = b.stack;
+            ids.push(b.stack);
+        }
+    }
+    ids.sort_unstable();
+    ids
+}
+
+/// The slot of `id` in `slots`, or the empty slot where it belongs.
+fn free_slot(slots: &[u32], id: u32) -> usize {
+    let mask = slots.len() - 1;
+    let mut i = (id.wrapping_mul(0x9e37_79b1) >> 8) as usize & mask;
+    while slots[i] != 0 && slots[i] != id {
+        i = (i + 1) & mask;
+    }
+    i
 }
 
 /// Gives the finished temporary file its final name without ever replacing

@@ -374,7 +374,10 @@ fn grow(s: &mut Stripe) -> bool {
 /// Copies every live block, stripe by stripe, and the counters (the peak
 /// figures are filled in by the caller).
 pub fn snapshot() -> (Vec<Block>, Totals) {
-    let mut blocks = Vec::new();
+    // Room for all blocks at once: growing a vector of millions of blocks
+    // copies it and faults its pages in again.
+    let estimate: usize = STRIPE.iter().map(|s| s.0.lock().len).sum();
+    let mut blocks = Vec::with_capacity(estimate + estimate / 16 + 64);
     let mut totals = Totals::default();
     for stripe in STRIPE.iter() {
         let s = stripe.0.lock();

@@ -10,61 +10,14 @@
 //! block is pointed to, so, as valgrind does, the first block of the cycle
 //! in address order is reported definite and the others indirect.
 
-use leaktrace_format::{Block, Kind};
+use super::heap::Heap;
+use leaktrace_format::Kind;
 
 /// Reads memory for the scan: the aligned words of `[start, end)`.
+/// Generic, not `dyn`: the scan calls it for every block and the callback
+/// for every word, millions of times, and both must inline.
 pub trait Memory {
-    fn words(&self, start: u64, end: u64, f: &mut dyn FnMut(u64));
-}
-
-/// The live blocks, sorted by address (borrowed: no copy of 2 million
-/// blocks at exit).
-pub struct Heap<'a> {
-    blocks: &'a [Block],
-    /// The lowest start and highest end: most words are outside.
-    lo: u64,
-    hi: u64,
-}
-
-impl<'a> Heap<'a> {
-    /// `blocks` must be sorted by address and not overlap.
-    pub fn new(blocks: &'a [Block]) -> Heap<'a> {
-        let lo = blocks.first().map_or(u64::MAX, |b| b.address);
-        let hi = blocks.last().map_or(0, end);
-        Heap { blocks, lo, hi }
-    }
-
-    pub fn len(&self) -> usize {
-        self.blocks.len()
-    }
-
-    /// Where block `i` starts and ends.
-    #[inline]
-    fn range(&self, i: usize) -> (u64, u64) {
-        let b = &self.blocks[i];
-        (b.address, end(b))
-    }
-
-    /// The block `p` points into, and whether it points at its start.
-    #[inline]
-    fn find(&self, p: u64) -> Option<(usize, bool)> {
-        if p < self.lo || p >= self.hi {
-            return None;
-        }
-        let i = self
-            .blocks
-            .partition_point(|b| b.address <= p)
-            .checked_sub(1)?;
-        let (start, end) = self.range(i);
-        (p < end).then_some((i, p == start))
-    }
-}
-
-/// One past a block's last byte; a zero-size block is reached by its
-/// address only.
-#[inline]
-fn end(b: &Block) -> u64 {
-    b.address + b.size.max(1)
+    fn words(&self, start: u64, end: u64, f: impl FnMut(u64));
 }
 
 /// Marks one block's kind; `Unvisited` until decided.
@@ -79,7 +32,7 @@ enum Mark {
 }
 
 /// Classifies every block of `heap`: roots are the `roots` ranges.
-pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &dyn Memory) -> Vec<Kind> {
+pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kind> {
     let n = heap.len();
     let mut mark = vec![Mark::Unvisited; n];
     let mut work: Vec<u32> = Vec::new();
@@ -97,14 +50,14 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &dyn Memory) -> Vec<Kind
         }
     };
     for &(start, end) in roots {
-        mem.words(start, end, &mut |w| {
+        mem.words(start, end, |w| {
             visit(w, &mut mark, &mut work, &mut interior)
         });
     }
     while let Some(i) = work.pop() {
         let i = i as usize;
         let (start, end) = heap.range(i);
-        mem.words(start, end, &mut |w| {
+        mem.words(start, end, |w| {
             visit(w, &mut mark, &mut work, &mut interior)
         });
     }
@@ -121,7 +74,7 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &dyn Memory) -> Vec<Kind
     while let Some(i) = work.pop() {
         let i = i as usize;
         let (start, end) = heap.range(i);
-        mem.words(start, end, &mut |w| {
+        mem.words(start, end, |w| {
             if let Some((j, _)) = heap.find(w) {
                 if mark[j] == Mark::Unvisited {
                     mark[j] = Mark::Possible;
@@ -142,7 +95,7 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &dyn Memory) -> Vec<Kind
         while let Some(i) = work.pop() {
             let i = i as usize;
             let (start, end) = heap.range(i);
-            mem.words(start, end, &mut |w| {
+            mem.words(start, end, |w| {
                 if let Some((j, _)) = heap.find(w) {
                     match mark[j] {
                         Mark::Unvisited => {
@@ -172,13 +125,14 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &dyn Memory) -> Vec<Kind
 #[cfg(test)]
 mod tests {
     use super::*;
+    use leaktrace_format::Block;
     use std::collections::HashMap;
 
     /// Fake memory: words at addresses.
     struct Fake(HashMap<u64, u64>);
 
     impl Memory for Fake {
-        fn words(&self, start: u64, end: u64, f: &mut dyn FnMut(u64)) {
+        fn words(&self, start: u64, end: u64, mut f: impl FnMut(u64)) {
             let mut a = (start + 7) & !7;
             while a + 8 <= end {
                 if let Some(&w) = self.0.get(&a) {

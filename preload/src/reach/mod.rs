@@ -15,6 +15,7 @@
 //! copies of pointers that would keep dead blocks "reachable".
 
 mod flood;
+mod heap;
 mod maps;
 mod world;
 
@@ -28,7 +29,7 @@ pub use world::{park, signal, stop, World};
 struct Direct;
 
 impl flood::Memory for Direct {
-    fn words(&self, start: u64, end: u64, f: &mut dyn FnMut(u64)) {
+    fn words(&self, start: u64, end: u64, mut f: impl FnMut(u64)) {
         let mut a = (start + 7) & !7;
         while a + 8 <= end {
             // SAFETY: `a` is an aligned word of a readable mapping or of a
@@ -41,22 +42,16 @@ impl flood::Memory for Direct {
 
 /// Sets the kind of every block. `own_stack_from`: where the calling
 /// thread's live stack starts (`None` for the library's own thread, whose
-/// stack holds nothing of the program's).
+/// stack holds nothing of the program's). The blocks end sorted by
+/// address.
 pub fn classify(world: &World, blocks: &mut [Block], own_stack_from: Option<u64>) {
     blocks.sort_unstable_by_key(|b| b.address);
+    let heap = heap::Heap::new(blocks);
     let maps = maps::read();
-    let roots = roots(world, &maps, own_stack_from, &heap_span(blocks));
-    let kinds = flood::classify(&flood::Heap::new(blocks), &roots, &Direct);
+    let roots = roots(world, &maps, own_stack_from, &heap.span());
+    let kinds = flood::classify(&heap, &roots, &Direct);
     for (b, k) in blocks.iter_mut().zip(kinds) {
         b.kind = k;
-    }
-}
-
-/// The lowest and highest block addresses.
-fn heap_span(blocks: &[Block]) -> (u64, u64) {
-    match (blocks.first(), blocks.last()) {
-        (Some(a), Some(b)) => (a.address, b.address + b.size),
-        _ => (0, 0),
     }
 }
 
