@@ -52,20 +52,26 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
 }
 
 /// Forgets a block that is about to be freed; returns what was recorded.
+/// Makes no system call (a contended stripe lock yields, which cannot
+/// fail), so errno is untouched but on an internal failure.
 #[inline]
 fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<table::Recorded> {
-    let errno = sys::errno();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let found = table::remove(p as u64);
         if let Some(r) = found {
             stats::change(busy.state(), -(r.size as i64), -1);
         }
         found
-    }))
-    .ok()
-    .flatten();
-    sys::set_errno(errno);
-    r
+    }));
+    match r {
+        Ok(found) => found,
+        Err(_) => {
+            let errno = sys::errno();
+            lifecycle::fail("internal error while recording a free");
+            sys::set_errno(errno);
+            None
+        }
+    }
 }
 
 /// An allocation of `size` bytes made by `real`: passed through, or

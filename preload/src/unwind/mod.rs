@@ -38,6 +38,9 @@ pub struct Caller {
     pub bp: u64,
 }
 
+/// Below this depth (`LEAKTRACE_DEPTH`), captures do not use the memo.
+const MEMO_MIN_DEPTH: usize = 12;
+
 /// A captured stack.
 pub struct Captured<'a> {
     /// Return addresses, innermost first.
@@ -88,11 +91,14 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
     };
     let generation = rules::GENERATION.load(core::sync::atomic::Ordering::Relaxed);
     let memo = &mut state.memo;
-    let usable = memo.generation == generation && memo.len != 0;
+    // For a few frames a plain walk costs less than checking the whole
+    // remembered stack.
+    let small = depth < MEMO_MIN_DEPTH;
+    let usable = !small && memo.generation == generation && memo.len != 0;
     let old = (memo.start(), memo.id);
     // Walk far enough to remember the whole stack, unless the last walk
     // found it deeper than the memo holds.
-    let limit = if state.deep != 0 || depth > REMEMBERED {
+    let limit = if small || state.deep != 0 || depth > REMEMBERED {
         depth
     } else {
         REMEMBERED
@@ -118,7 +124,7 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
             memo.clear();
             computed(&fresh.pc[..(n + rest).min(depth)])
         }
-        Outcome::Ended { n, end_slot } if n <= REMEMBERED => {
+        Outcome::Ended { n, end_slot } if n <= REMEMBERED && !small => {
             memo.len = 0;
             memo.end_slot = end_slot;
             memo.splice(fresh, n, REMEMBERED - 1);

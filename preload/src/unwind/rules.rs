@@ -106,6 +106,19 @@ const FRAME_POINTER_RULE: Rule = Rule::Cfa {
 pub const FRAME_POINTER_BITS: u32 =
     1 | (1 << 3) | (1 << 4) | (16 << 5) | ((-16i32 as u32 & 0x1fff) << 19);
 
+/// Whether packed `bits` say CFA = RSP + offset, RBP unchanged.
+#[inline(always)]
+pub fn is_stack_pointer_only(bits: u32) -> bool {
+    // Valid, a CFA rule, from RSP, RBP not saved.
+    bits & 0b11111 == 1
+}
+
+/// The CFA offset of such a rule.
+#[inline(always)]
+pub fn stack_pointer_offset(bits: u32) -> u64 {
+    u64::from((bits >> 5) & 0x3fff)
+}
+
 /// The packed rule cached for `pc`, if any: one load and a compare.
 #[inline(always)]
 pub fn cached(pc: u64) -> Result<u32, ()> {
@@ -238,6 +251,17 @@ mod tests {
             super::FRAME_POINTER_RULE.pack(),
             Some(super::FRAME_POINTER_BITS)
         );
+        let rsp_only = Rule::Cfa {
+            from_rbp: false,
+            cfa_offset: 56,
+            rbp_saved: false,
+            rbp_offset: 0,
+        }
+        .pack()
+        .unwrap();
+        assert!(super::is_stack_pointer_only(rsp_only));
+        assert_eq!(super::stack_pointer_offset(rsp_only), 56);
+        assert!(!super::is_stack_pointer_only(super::FRAME_POINTER_BITS));
         assert_eq!(
             Rule::Cfa {
                 from_rbp: false,

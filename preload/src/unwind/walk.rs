@@ -95,8 +95,14 @@ fn step(r: Regs, stack: Stack) -> Step {
     // A return address points after the call; the rule is the call's.
     let pc = r.pc - 1;
     let rule = match rules::cached(pc) {
-        // The frame-pointer rule, the common case, without unpacking.
+        // The two common cases without unpacking: the frame-pointer rule,
+        // and CFA = RSP + offset with RBP untouched (code built without
+        // frame pointers).
         Ok(rules::FRAME_POINTER_BITS) => return frame_pointer_step(r, stack),
+        Ok(bits) if rules::is_stack_pointer_only(bits) => {
+            let cfa = r.sp + rules::stack_pointer_offset(bits);
+            return caller_at(cfa, r, r.bp, 0, stack);
+        }
         Ok(bits) => Rule::unpack(bits),
         Err(()) => rules::rule_miss(pc),
     };
@@ -123,6 +129,14 @@ fn step(r: Regs, stack: Stack) -> Step {
             }
         }
     };
+    caller_at(cfa, r, bp, bp_slot, stack)
+}
+
+/// The caller of frame `r`, whose CFA is `cfa` (its return address just
+/// below), with RBP `bp` read from `bp_slot`.
+#[inline(always)]
+fn caller_at(cfa: u64, r: Regs, bp: u64, bp_slot: u64, stack: Stack) -> Step {
+    const END: Step = Step::End { end_slot: 0 };
     // The stack grows towards the caller.
     if cfa <= r.sp {
         return END;
