@@ -148,21 +148,29 @@ fn empty<'a>() -> Captured<'a> {
 }
 
 /// The remembered stack, cut to `depth` frames.
-#[inline]
+#[inline(always)]
 fn remembered(memo: &Memo, depth: usize, id: u32) -> Captured<'_> {
     let start = memo.start();
     let len = memo.len as usize;
     if len > depth {
-        // The hash chain covers the outer frames that are cut off.
-        return Captured {
-            id,
-            ..computed(&memo.pc[start..start + depth])
-        };
+        return cut(memo, depth, id);
     }
     Captured {
         frames: &memo.pc[start..],
         hash: stacks::hash_finish(memo.chain[start], len),
         id,
+    }
+}
+
+/// The remembered stack's innermost `depth` frames, hashed from scratch
+/// (the hash chain covers the outer frames that are cut off).
+#[cold]
+#[inline(never)]
+fn cut(memo: &Memo, depth: usize, id: u32) -> Captured<'_> {
+    let start = memo.start();
+    Captured {
+        id,
+        ..computed(&memo.pc[start..start + depth])
     }
 }
 
@@ -240,6 +248,8 @@ const MAX_THREAD_STACK: u64 = 4 << 30;
 /// stack block, also for stacks the program provides; the main thread's
 /// descriptor is elsewhere, and its stack ends just above
 /// `__libc_stack_end` (argc, argv and the environment, which are mapped).
+#[cold]
+#[inline(never)]
 fn learn_stack_bounds(state: &mut ThreadState, sp: u64) {
     state.stack_known = 1;
     // SAFETY: pthread_self only reads the thread pointer.
