@@ -11,8 +11,16 @@
 //! the stack alignment is the one the caller set up, and the registers
 //! holding the program's arguments are untouched. The extra arguments go in
 //! the next free argument registers of the System V ABI.
+//!
+//! `malloc` and `free` also carry the sampling fast path
+//! (`LEAKTRACE_SAMPLE`): an allocation the thread's countdown passes over,
+//! and the free of a block the filter rules out, go from the stub straight
+//! to the next allocator, with no call and no register saved. They do what
+//! `sampler::take` and `table::may_hold` do, and leave everything else to
+//! the hooks.
 
-use crate::{hooks, lifecycle};
+use crate::guard::{leaktrace_thread, ThreadState};
+use crate::{config, hooks, lifecycle, real, table};
 use core::ffi::c_void;
 
 /// Defines the exported `$name` as a stub jumping to `$hook` with the entry
@@ -37,7 +45,82 @@ macro_rules! entry {
     };
 }
 
-entry!(malloc(size: usize) -> *mut c_void => hooks::malloc, "rsi", "rdx");
+/// `malloc`; see the module documentation.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    // SAFETY: reads two statics and this thread's state, writes only its
+    // countdown, and either tail-jumps to the next allocator with the
+    // caller's arguments and stack untouched, or continues as `entry!`.
+    core::arch::naked_asm!(
+        // Sampling, and the next allocator known?
+        "mov rax, qword ptr [rip + {sample}]",
+        "test rax, rax",
+        "jz 2f",
+        "mov rdx, qword ptr [rip + {next}]",
+        "test rdx, rdx",
+        "jz 2f",
+        // Passed over while size < countdown (unsigned, as sampler::take).
+        "mov rax, qword ptr fs:[0]",
+        "add rax, qword ptr [rip + {state}@GOTTPOFF]",
+        "mov rcx, qword ptr [rax + {left}]",
+        "cmp rdi, rcx",
+        "jae 2f",
+        "sub rcx, rdi",
+        "mov qword ptr [rax + {left}], rcx",
+        "jmp rdx",
+        "2:",
+        "mov rsi, rsp",
+        "mov rdx, rbp",
+        "jmp {hook}",
+        sample = sym config::SAMPLE_BYTES,
+        next = sym real::MALLOC,
+        state = sym leaktrace_thread,
+        left = const core::mem::offset_of!(ThreadState, sample_left),
+        hook = sym hooks::malloc,
+    )
+}
+
+/// `free`; see the module documentation.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    // SAFETY: reads three statics and tail-jumps to the next allocator's
+    // free or to the hook with the argument and stack untouched.
+    core::arch::naked_asm!(
+        "test rdi, rdi",
+        "jz 3f",
+        // Sampling, and the next allocator known?
+        "mov rax, qword ptr [rip + {sample}]",
+        "test rax, rax",
+        "jz 2f",
+        "mov rdx, qword ptr [rip + {next}]",
+        "test rdx, rdx",
+        "jz 2f",
+        // The filter's counter for p (table::hash, table::filter_of): 0
+        // means nothing recorded lives at p.
+        "mov rax, rdi",
+        "shr rax, 3",
+        "movabs rcx, {factor}",
+        "imul rax, rcx",
+        "shr rax, {shift}",
+        "lea rcx, [rip + {filter}]",
+        "cmp dword ptr [rcx + rax * 4], 0",
+        "jne 2f",
+        "jmp rdx",
+        "2:",
+        "jmp {hook}",
+        "3:",
+        "ret",
+        sample = sym config::SAMPLE_BYTES,
+        next = sym real::FREE,
+        factor = const table::HASH_FACTOR,
+        shift = const table::FILTER_SHIFT,
+        filter = sym table::FILTER,
+        hook = sym hooks::free,
+    )
+}
+
 entry!(calloc(n: usize, size: usize) -> *mut c_void => hooks::calloc, "rdx", "rcx");
 entry!(realloc(p: *mut c_void, size: usize) -> *mut c_void => hooks::realloc, "rdx", "rcx");
 entry!(

@@ -28,8 +28,9 @@ pub struct ThreadState {
 }
 
 extern "C" {
-    /// The TLS variable of `thread_state.c`; only its address is taken.
-    static leaktrace_thread: ThreadState;
+    /// The TLS variable of `thread_state.c`; only its address is taken
+    /// (here and by the sampling fast path in entry.rs).
+    pub(crate) static leaktrace_thread: ThreadState;
 }
 
 /// This thread's state: the thread pointer plus the variable's offset in

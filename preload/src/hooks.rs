@@ -106,7 +106,7 @@ pub unsafe extern "C" fn malloc(size: usize, sp: u64, bp: u64) -> *mut c_void {
     allocate(size, Caller { sp, bp }, || real::malloc(size))
 }
 
-#[no_mangle]
+/// `free` past the sampling fast path of its entry stub (entry.rs).
 pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;

@@ -15,8 +15,9 @@ type MemalignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
 type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32;
 type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
 
-static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+/// `MALLOC` and `FREE` are also read by the sampling fast path in entry.rs.
+pub(crate) static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+pub(crate) static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static CALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
@@ -185,6 +186,9 @@ impl Bootstrap {
         // SAFETY: `user - 8 .. user + size` lies inside the reserved range
         // `start .. start + need` of the arena, which no one else received.
         unsafe { ((user - 8) as *mut usize).write(size) };
+        // Its free must reach `Bootstrap::owns`, not the next allocator:
+        // the sampling fast path of free passes over what the filter rules out.
+        crate::table::keep_in_filter(user as u64);
         user as *mut c_void
     }
 

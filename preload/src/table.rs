@@ -163,12 +163,23 @@ struct Padded(SpinLock<Stripe>);
 /// so that the free of a block that was never recorded (nearly all of them)
 /// is decided by one load. Not kept when every block is recorded: then it
 /// would only add a shared write to each operation.
-static FILTER: [AtomicU32; FILTER_SIZE] = [const { AtomicU32::new(0) }; FILTER_SIZE];
-const FILTER_SIZE: usize = 8192;
+/// The free fast path in entry.rs computes the same index.
+pub(crate) static FILTER: [AtomicU32; FILTER_SIZE] = [const { AtomicU32::new(0) }; FILTER_SIZE];
+const FILTER_SIZE: usize = 1 << (64 - FILTER_SHIFT);
+/// A counter's index: the top bits of the address's [`hash`].
+pub(crate) const FILTER_SHIFT: u32 = 51;
+/// The multiplier of [`hash`].
+pub(crate) const HASH_FACTOR: u64 = 0x9e37_79b9_7f4a_7c15;
 
 #[inline(always)]
 fn filter_of(h: u64) -> &'static AtomicU32 {
-    &FILTER[(h >> 51) as usize % FILTER_SIZE]
+    &FILTER[(h >> FILTER_SHIFT) as usize]
+}
+
+/// Marks `addr` in the filter for good, so that its free always takes the
+/// full path (the bootstrap arena's blocks, real.rs).
+pub fn keep_in_filter(addr: u64) {
+    filter_of(hash(addr)).fetch_add(1, Ordering::Relaxed);
 }
 
 static STRIPE: [Padded; STRIPES] = [const {
@@ -184,7 +195,7 @@ static STRIPE: [Padded; STRIPES] = [const {
 
 #[inline]
 fn hash(addr: u64) -> u64 {
-    (addr >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    (addr >> 3).wrapping_mul(HASH_FACTOR)
 }
 
 /// The stripe of an address: one of 64 groups of 8 stripes, the group
