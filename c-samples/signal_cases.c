@@ -5,6 +5,13 @@
  *   signal_cases signal     the same with signal().
  *   signal_cases blocked    blocks SIGUSR1, raises it: still pending for the
  *                           program natively; a snapshot under leaktrace.
+ *   signal_cases handled_blocked
+ *                           a SIGUSR1 handler of its own, SIGUSR1 blocked and
+ *                           sent: it must stay pending (its handler not run)
+ *                           until unblocked, and run there and then, as
+ *                           natively. On stderr, under leaktrace: whether the
+ *                           snapshot was written before the unblock (it must
+ *                           not be: the signal is the program's until then).
  *   signal_cases term       a SIGTERM handler of its own that exits with 3.
  * Each mode leaks 77 bytes in held_leak() first and prints what it saw; it
  * then waits 300 ms so that a requested snapshot has time to be written. */
@@ -34,6 +41,15 @@ NOINLINE static void held_leak(void)
 {
     void *p = malloc(77);
     USE(p);
+}
+
+/* Whether leaktrace wrote this process's first snapshot already. */
+static int snapshot_written(void)
+{
+    const char *prefix = getenv("LEAKTRACE_OUT");
+    char path[4096];
+    snprintf(path, sizeof path, "%s.%d.1.bin", prefix ? prefix : "leaktrace", (int)getpid());
+    return access(path, F_OK) == 0;
 }
 
 static void pause_a_little(void)
@@ -70,6 +86,21 @@ int main(int argc, char **argv)
         sigprocmask(SIG_BLOCK, &set, NULL);
         kill(getpid(), SIGUSR1);
         printf("blocked and sent\n");
+    } else if (strcmp(mode, "handled_blocked") == 0) {
+        signal(SIGUSR1, on_usr1);
+        sigset_t set, pending;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        kill(getpid(), SIGUSR1);
+        pause_a_little();
+        sigpending(&pending);
+        int before = handled, written = snapshot_written();
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        printf("pending: %s; handled before unblock: %d, at unblock: %d\n",
+               sigismember(&pending, SIGUSR1) ? "yes" : "no", before, (int)handled);
+        if (getenv("LEAKTRACE_OUT"))
+            fprintf(stderr, "snapshot before unblock: %s\n", written ? "yes" : "no");
     } else if (strcmp(mode, "term") == 0) {
         signal(SIGTERM, on_term);
         printf("terminating\n");

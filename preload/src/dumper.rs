@@ -7,10 +7,12 @@
 //!
 //! The thread blocks every signal but the snapshot signal, so it never takes
 //! a signal meant for the program, and a snapshot signal still has a taker
-//! when every program thread blocks it. It is created by the constructor,
+//! when every program thread blocks it — unless the program handles that
+//! signal itself ([`snapshot_mask`](crate::snapshot_mask)). It is created
+//! by the constructor,
 //! and again in each forked child (which has no thread of ours).
 
-use crate::{config, dump, guard, sys};
+use crate::{config, dump, guard, snapshot_mask, sys};
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use leaktrace_format::Trigger;
@@ -140,17 +142,9 @@ extern "C" fn run(_: *mut c_void) -> *mut c_void {
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy);
     }
-    // SAFETY: naming this thread and setting its own signal mask.
-    unsafe {
-        libc::pthread_setname_np(libc::pthread_self(), c"leaktrace".as_ptr());
-        let mut only: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut only);
-        let sig = config::signal();
-        if sig != 0 {
-            libc::sigaddset(&mut only, sig);
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, core::ptr::null_mut());
-        }
-    }
+    // SAFETY: naming this thread.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), c"leaktrace".as_ptr()) };
+    snapshot_mask::init_on_thread();
     let interval = config::interval_ns();
     let mut next_tick = sys::monotonic_ns().saturating_add(interval);
     loop {

@@ -30,7 +30,8 @@
 //! - [`signals`] takes snapshot requests and fatal signals without taking
 //!   the program's handlers away; [`dumper`] is the library's own thread,
 //!   which writes snapshots and the final dump of a process killed by a
-//!   signal. [`lifecycle`] ties start, exit and fork together.
+//!   signal; [`snapshot_mask`] says whether it takes the snapshot signal.
+//!   [`lifecycle`] ties start, exit and fork together.
 //! - [`reach`] classifies the blocks of a final dump (reachable, definite,
 //!   indirect, possible) by a conservative pointer scan with the other
 //!   threads stopped.
@@ -59,6 +60,7 @@ mod reach;
 mod real;
 mod sampler;
 mod signals;
+mod snapshot_mask;
 mod stacks;
 mod stats;
 mod sys;

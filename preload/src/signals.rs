@@ -201,8 +201,12 @@ fn program_sigaction(
         // SAFETY: the program passed a valid sigaction.
         let act = unsafe { *act };
         if is_snapshot(sig) || act.sa_sigaction == libc::SIG_DFL {
+            let handled = program_handles(sig);
             m.program.write(&act, true);
             install_ours(m, sig, &act);
+            if is_snapshot(sig) && program_handles(sig) != handled {
+                crate::snapshot_mask::sync();
+            }
         } else {
             // A fatal signal the program now handles or ignores itself.
             m.ours.store(false, Ordering::Release);
@@ -282,11 +286,19 @@ extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_
     sys::set_errno(errno);
 }
 
+/// Whether the program has a handler of its own for `sig`.
+pub fn program_handles(sig: c_int) -> bool {
+    managed(sig).is_some_and(|m| {
+        let h = m.program.read().sa_sigaction;
+        h != libc::SIG_DFL && h != libc::SIG_IGN
+    })
+}
+
 /// Sends `sig` to the main thread if the program has a handler for it.
+/// (Rare: our thread stops taking the signal once the program handles it,
+/// see snapshot_mask.rs.)
 fn forward_to_program(sig: c_int) {
-    let Some(m) = managed(sig) else { return };
-    let h = m.program.read().sa_sigaction;
-    if h == libc::SIG_DFL || h == libc::SIG_IGN {
+    if !program_handles(sig) {
         return;
     }
     FORWARDED.fetch_add(1, Ordering::AcqRel);

@@ -245,6 +245,23 @@ fn a_signal_every_program_thread_blocks_still_snapshots() {
 }
 
 #[test]
+fn a_snapshot_signal_the_program_handles_and_blocks_waits_for_it() {
+    // Our thread must not take the signal from the program: natively it
+    // stays pending until unblocked and its handler runs at the unblock
+    // (CPython's test_signal checks exactly this); a thread of ours that
+    // took it and passed it on could be late.
+    let (run, out) = run_signal_case("handled_blocked");
+    assert_eq!(
+        out,
+        "pending: yes; handled before unblock: 0, at unblock: 1\n"
+    );
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    assert!(stderr.contains("snapshot before unblock: no"), "{stderr}");
+    // The program's thread took it, at the unblock: the snapshot follows.
+    assert_eq!(run.dumps.len(), 2, "{:?}", run.dumps);
+}
+
+#[test]
 fn a_program_handling_sigterm_decides_how_it_ends() {
     let (run, _) = run_signal_case("term");
     assert_eq!(run.output.status.code(), Some(3));
