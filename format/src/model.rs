@@ -105,10 +105,63 @@ pub struct Module {
 impl Module {
     /// Whether `pc` lies inside one of this module's segments in memory.
     pub fn contains(&self, pc: u64) -> bool {
-        self.segments.iter().any(|s| {
-            let start = self.bias.wrapping_add(s.vaddr);
-            pc >= start && pc - start < s.memsz
-        })
+        self.segments.iter().any(|s| self.segment_holds(s, pc))
+    }
+
+    /// Whether `pc` lies inside one of this module's executable segments
+    /// (any segment, for a module whose segment flags are not known): where
+    /// a return address can be. Another load of a dlclose()d plugin, a page
+    /// further on, has its headers where this one had code.
+    pub fn contains_code(&self, pc: u64) -> bool {
+        let flags_known = self.segments.iter().any(|s| s.flags & 1 != 0);
+        self.segments
+            .iter()
+            .any(|s| (!flags_known || s.flags & 1 != 0) && self.segment_holds(s, pc))
+    }
+
+    fn segment_holds(&self, s: &Segment, pc: u64) -> bool {
+        let start = self.bias.wrapping_add(s.vaddr);
+        pc >= start && pc - start < s.memsz
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Module, Segment};
+
+    fn plugin(bias: u64) -> Module {
+        Module {
+            path: "libplugin.so".into(),
+            build_id: Vec::new(),
+            bias,
+            unloaded: true,
+            segments: vec![
+                Segment {
+                    vaddr: 0,
+                    memsz: 0x500,
+                    flags: 4,
+                },
+                Segment {
+                    vaddr: 0x1000,
+                    memsz: 0x200,
+                    flags: 5,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn code_is_told_from_headers() {
+        let first = plugin(0x7f00_0000_0000);
+        let later = plugin(0x7f00_0000_1000);
+        let pc = 0x7f00_0000_113e; // in the first load's code
+        assert!(first.contains_code(pc));
+        assert!(later.contains(pc) && !later.contains_code(pc));
+        let mut unknown = plugin(0x7f00_0000_1000);
+        for s in &mut unknown.segments {
+            s.flags = 0;
+        }
+        assert!(unknown.contains_code(pc));
     }
 }
 

@@ -220,7 +220,7 @@ fn home(h: u64, cap: usize) -> usize {
     // Bits 16..48 of the hash scaled to the capacity (a multiply, not a
     // power-of-two mask, so that tables can grow by half). Not the top
     // bits: a stripe's blocks share them.
-    (((h >> 16) & 0xffff_ffff) * cap as u64 >> 32) as usize
+    ((((h >> 16) & 0xffff_ffff) * cap as u64) >> 32) as usize
 }
 
 /// The slot after `i`, wrapping around.

@@ -116,12 +116,12 @@ impl Symbolizer {
         }
     }
 
-    /// The module mapping `pc`: a loaded one first, else the latest
-    /// dlclose()d one.
+    /// The module whose code holds the call before return address `pc`: a
+    /// loaded one first, else the latest dlclose()d one.
     fn module_of(&self, pc: u64) -> Option<usize> {
         let mut found = None;
         for (i, m) in self.modules.iter().enumerate() {
-            if m.contains(pc) {
+            if m.contains_code(pc.wrapping_sub(1)) {
                 if !m.unloaded {
                     return Some(i);
                 }
