@@ -4,7 +4,9 @@
 //! (on its own cache line) and chosen by a hash of the address, so threads
 //! only meet when they touch the same stripe at the same moment. Linear
 //! probing with backward-shift deletion keeps lookups short without
-//! tombstones. An entry is 16 bytes (see [`Entry`]). A table grows by half
+//! tombstones; probing never wraps around (a few slots of slack follow the
+//! last home slot), so that the deletion's "may this entry move back?" is
+//! one comparison. An entry is 16 bytes (see [`Entry`]). A table grows by half
 //! when it is 3/4 full, so it is always between half and 3/4 full: a live
 //! block costs 21–32 bytes, and an insert probes about 8 slots at worst on
 //! average (linear probing degrades fast past that: at 7/8 full, growing
@@ -223,24 +225,46 @@ fn home(h: u64, cap: usize) -> usize {
     ((((h >> 16) & 0xffff_ffff) * cap as u64) >> 32) as usize
 }
 
-/// The slot after `i`, wrapping around.
+/// Slots after the last home slot, where a cluster that reaches the end
+/// runs on: probing never wraps around, so that a slot's distance from its
+/// home is a subtraction. A cluster that would run past them makes the
+/// table grow.
+const SLACK: usize = 64;
+
+/// Slots allocated for a table of `cap` home slots.
 #[inline]
-fn next(i: usize, cap: usize) -> usize {
-    if i + 1 == cap {
-        0
-    } else {
-        i + 1
-    }
+fn slots_for(cap: usize) -> usize {
+    cap + SLACK
 }
 
-/// How far `to` lies past `from` along the probe order.
+/// Where an entry went.
+enum Placed {
+    New,
+    /// Over an entry of the same address, which it returns.
+    Replaced(Entry),
+    /// Its cluster reached the end of the slack: grow and try again.
+    Full,
+}
+
+/// Puts `entry` (for `addr`, hashed `h`) into the table at `slots` with
+/// `cap` home slots.
+///
+/// # Safety
+/// `slots` holds `slots_for(cap)` entries, which the caller owns.
 #[inline]
-fn distance(from: usize, to: usize, cap: usize) -> usize {
-    if to >= from {
-        to - from
-    } else {
-        to + cap - from
+unsafe fn place(slots: *mut Entry, cap: usize, h: u64, addr: u64, entry: Entry) -> Placed {
+    for i in home(h, cap)..slots_for(cap) {
+        // SAFETY: `i` is below `slots_for(cap)`; the caller owns the table.
+        let e = unsafe { &mut *slots.add(i) };
+        if e.a == 0 {
+            *e = entry;
+            return Placed::New;
+        }
+        if e.addr() == addr {
+            return Placed::Replaced(core::mem::replace(e, entry));
+        }
     }
+    Placed::Full
 }
 
 /// What an insert did to the live figures.
@@ -278,29 +302,31 @@ pub fn insert(addr: u64, size: u64, stack: u32, time: u32) -> Inserted {
     if entry.size_field() == LARGE {
         large::put(addr, size);
     }
-    let mut i = home(h, s.cap);
     loop {
-        // SAFETY: `i` is masked to the table's size; the table is ours while
+        // SAFETY: the table has `slots_for(s.cap)` entries and is ours while
         // the stripe is locked.
-        let e = unsafe { &mut *s.slots.add(i) };
-        if e.a == 0 {
-            *e = entry;
-            s.len += 1;
-            if crate::config::sample_bytes() != 0 {
-                filter_of(h).fetch_add(1, Ordering::Relaxed);
+        match unsafe { place(s.slots, s.cap, h, addr, entry) } {
+            Placed::New => {
+                s.len += 1;
+                if crate::config::sample_bytes() != 0 {
+                    filter_of(h).fetch_add(1, Ordering::Relaxed);
+                }
+                return Inserted::New;
             }
-            return Inserted::New;
+            Placed::Replaced(e) => {
+                let old = match e.size_field() {
+                    LARGE if entry.size_field() != LARGE => large::take(addr),
+                    LARGE => size, // `put` above replaced it: the old size is lost
+                    small => small,
+                };
+                return Inserted::Replaced(old);
+            }
+            Placed::Full => {
+                if !grow(&mut s) {
+                    return Inserted::OutOfMemory;
+                }
+            }
         }
-        if e.addr() == addr {
-            let old = match e.size_field() {
-                LARGE if entry.size_field() != LARGE => large::take(addr),
-                LARGE => size, // `put` above replaced it: the old size is lost
-                small => small,
-            };
-            *e = entry;
-            return Inserted::Replaced(old);
-        }
-        i = next(i, s.cap);
     }
 }
 
@@ -323,10 +349,13 @@ pub fn remove(addr: u64) -> Option<Recorded> {
     if s.slots.is_null() {
         return None;
     }
-    let cap = s.cap;
-    let mut i = home(h, cap);
+    let end = slots_for(s.cap);
+    let mut i = home(h, s.cap);
     let found = loop {
-        // SAFETY: masked index into the locked table.
+        if i == end {
+            return None;
+        }
+        // SAFETY: `i` is below the table's length; the table is locked.
         let e = unsafe { *s.slots.add(i) };
         if e.a == 0 {
             return None;
@@ -334,27 +363,24 @@ pub fn remove(addr: u64) -> Option<Recorded> {
         if e.addr() == addr {
             break e;
         }
-        i = next(i, cap);
+        i += 1;
     };
     // Backward-shift deletion: pull later entries of the cluster into the hole.
     let mut hole = i;
-    let mut j = next(i, cap);
-    loop {
-        // SAFETY: masked indices into the locked table.
+    for j in i + 1..end {
+        // SAFETY: as above.
         let e = unsafe { *s.slots.add(j) };
         if e.a == 0 {
             break;
         }
-        let want = home(hash(e.addr()), cap);
-        // `e` moves into the hole if the hole lies on its probe path: no
-        // farther from its home than its own slot is (cyclically).
-        let moves = distance(want, hole, cap) <= distance(want, j, cap);
+        // `e` moves into the hole if the hole lies on its probe path, which
+        // starts at its home and never wraps.
+        let moves = home(hash(e.addr()), s.cap) <= hole;
         // Written either way (what the hole holds is dead), so that the
         // loop's only unpredictable branch is its end.
         // SAFETY: as above.
         unsafe { *s.slots.add(hole) = e };
         hole = if moves { j } else { hole };
-        j = next(j, cap);
     }
     // SAFETY: as above.
     unsafe { (*s.slots.add(hole)).a = 0 };
@@ -374,33 +400,41 @@ pub fn remove(addr: u64) -> Option<Recorded> {
     })
 }
 
-/// Grows a stripe's table by half (or creates it).
+/// Grows a stripe's table by half (or creates it), and more if a cluster
+/// would not fit.
 fn grow(s: &mut Stripe) -> bool {
-    let old_cap = if s.slots.is_null() { 0 } else { s.cap };
-    let cap = if old_cap == 0 {
+    let old_slots = if s.slots.is_null() {
+        0
+    } else {
+        slots_for(s.cap)
+    };
+    let mut cap = if s.slots.is_null() {
         INITIAL_SLOTS
     } else {
-        old_cap + old_cap / 2
+        s.cap + s.cap / 2
     };
-    let Some(mem) = sys::map_zeroed(cap * core::mem::size_of::<Entry>()) else {
-        return false;
-    };
-    let slots = mem.cast::<Entry>();
-    for i in 0..old_cap {
-        // SAFETY: `i` < old capacity; the new table is private until stored.
-        unsafe {
-            let e = *s.slots.add(i);
-            if e.a != 0 {
-                let mut j = home(hash(e.addr()), cap);
-                while (*slots.add(j)).a != 0 {
-                    j = next(j, cap);
-                }
-                *slots.add(j) = e;
+    let slots = loop {
+        let bytes = slots_for(cap) * core::mem::size_of::<Entry>();
+        let Some(mem) = sys::map_zeroed(bytes) else {
+            return false;
+        };
+        let slots = mem.cast::<Entry>();
+        let fits = (0..old_slots).all(|i| {
+            // SAFETY: `i` < the old table's length; the new table is
+            // private until stored.
+            unsafe {
+                let e = *s.slots.add(i);
+                e.a == 0 || !matches!(place(slots, cap, hash(e.addr()), e.addr(), e), Placed::Full)
             }
+        });
+        if fits {
+            break slots;
         }
-    }
-    if old_cap != 0 {
-        sys::unmap(s.slots.cast(), old_cap * core::mem::size_of::<Entry>());
+        sys::unmap(mem, bytes);
+        cap += cap / 2;
+    };
+    if old_slots != 0 {
+        sys::unmap(s.slots.cast(), old_slots * core::mem::size_of::<Entry>());
     }
     s.slots = slots;
     s.cap = cap;
@@ -424,7 +458,7 @@ pub fn snapshot() -> (Vec<Block>, Totals) {
             continue;
         }
         blocks.reserve(s.len);
-        for i in 0..s.cap {
+        for i in 0..slots_for(s.cap) {
             // SAFETY: `i` within the locked table.
             let e = unsafe { *s.slots.add(i) };
             if e.a != 0 {
@@ -518,6 +552,27 @@ mod tests {
             assert_eq!(super::remove(addr).map(|r| r.size), Some(size));
         }
         assert!(super::remove(base).is_none());
+    }
+
+    #[test]
+    fn a_cluster_past_the_slack_asks_for_growth() {
+        use super::{hash, place, slots_for, Placed};
+        let cap = 4;
+        let mut slots = vec![Entry { a: 0, b: 0 }; slots_for(cap)];
+        let mut placed = 0;
+        for n in 1..=slots_for(cap) as u64 + 1 {
+            let addr = n * 16;
+            let e = Entry::new(addr, 1, 1, 0);
+            // SAFETY: `slots` has `slots_for(cap)` entries.
+            match unsafe { place(slots.as_mut_ptr(), cap, hash(addr), addr, e) } {
+                Placed::New => placed += 1,
+                Placed::Replaced(_) => unreachable!(),
+                Placed::Full => break,
+            }
+        }
+        // Every slot from the first home on is used, and no more.
+        assert!(placed >= slots_for(cap) - cap && placed <= slots_for(cap));
+        assert!(slots[slots_for(cap) - 1].a != 0);
     }
 
     #[test]
