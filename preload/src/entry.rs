@@ -17,10 +17,11 @@
 //! and the free of a block the filter rules out, go from the stub straight
 //! to the next allocator, with no call and no register saved. They do what
 //! `sampler::take` and `table::may_hold` do, and leave everything else to
-//! the hooks.
+//! the hooks. They need no test of the mode: when every block is recorded
+//! the countdown stays 0 and every filter counter is set.
 
 use crate::guard::{leaktrace_thread, ThreadState};
-use crate::{config, hooks, lifecycle, real, table};
+use crate::{hooks, lifecycle, real, table};
 use core::ffi::c_void;
 
 /// Defines the exported `$name` as a stub jumping to `$hook` with the entry
@@ -49,23 +50,22 @@ macro_rules! entry {
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    // SAFETY: reads two statics and this thread's state, writes only its
+    // SAFETY: reads a static and this thread's state, writes only its
     // countdown, and either tail-jumps to the next allocator with the
     // caller's arguments and stack untouched, or continues as `entry!`.
     core::arch::naked_asm!(
-        // Sampling, and the next allocator known?
-        "mov rax, qword ptr [rip + {sample}]",
-        "test rax, rax",
-        "jz 2f",
-        "mov rdx, qword ptr [rip + {next}]",
-        "test rdx, rdx",
-        "jz 2f",
         // Passed over while size < countdown (unsigned, as sampler::take).
+        // The countdown is 0, so nothing is passed over, until sampling
+        // draws one: never when every block is recorded, and only after
+        // init, which found the next allocator first.
         "mov rax, qword ptr fs:[0]",
         "add rax, qword ptr [rip + {state}@GOTTPOFF]",
         "mov rcx, qword ptr [rax + {left}]",
         "cmp rdi, rcx",
         "jae 2f",
+        "mov rdx, qword ptr [rip + {next}]",
+        "test rdx, rdx",
+        "jz 2f",
         "sub rcx, rdi",
         "mov qword ptr [rax + {left}], rcx",
         "jmp rdx",
@@ -73,7 +73,6 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
         "mov rsi, rsp",
         "mov rdx, rbp",
         "jmp {hook}",
-        sample = sym config::SAMPLE_BYTES,
         next = sym real::MALLOC,
         state = sym leaktrace_thread,
         left = const core::mem::offset_of!(ThreadState, sample_left),
@@ -85,20 +84,14 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    // SAFETY: reads three statics and tail-jumps to the next allocator's
+    // SAFETY: reads two statics and tail-jumps to the next allocator's
     // free or to the hook with the argument and stack untouched.
     core::arch::naked_asm!(
         "test rdi, rdi",
         "jz 3f",
-        // Sampling, and the next allocator known?
-        "mov rax, qword ptr [rip + {sample}]",
-        "test rax, rax",
-        "jz 2f",
-        "mov rdx, qword ptr [rip + {next}]",
-        "test rdx, rdx",
-        "jz 2f",
         // The filter's counter for p (table::hash, table::filter_of): 0
-        // means nothing recorded lives at p.
+        // means nothing recorded lives at p. (Every counter is set when
+        // every block is recorded: the hook decides then.)
         "mov rax, rdi",
         "shr rax, 3",
         "movabs rcx, {factor}",
@@ -107,13 +100,12 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         "lea rcx, [rip + {filter}]",
         "cmp dword ptr [rcx + rax * 4], 0",
         "jne 2f",
-        "jmp rdx",
+        "jmp qword ptr [rip + {next}]",
         "2:",
         "jmp {hook}",
         "3:",
         "ret",
-        sample = sym config::SAMPLE_BYTES,
-        next = sym real::FREE,
+        next = sym real::FREE_FAST,
         factor = const table::HASH_FACTOR,
         shift = const table::FILTER_SHIFT,
         filter = sym table::FILTER,

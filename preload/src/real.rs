@@ -15,9 +15,13 @@ type MemalignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
 type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32;
 type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
 
-/// `MALLOC` and `FREE` are also read by the sampling fast path in entry.rs.
+/// `MALLOC` is also read by the sampling fast path in entry.rs.
 pub(crate) static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-pub(crate) static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+/// Where the free stub (entry.rs) jumps for a block the filter rules out:
+/// the next allocator's free once known, the hook until then.
+pub(crate) static FREE_FAST: AtomicPtr<c_void> =
+    AtomicPtr::new(crate::hooks::free as *const () as *mut c_void);
 static CALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
@@ -48,6 +52,7 @@ pub fn resolve() {
     };
     pick(&MALLOC, c"malloc", __libc_malloc as *mut c_void);
     pick(&FREE, c"free", __libc_free as *mut c_void);
+    FREE_FAST.store(FREE.load(Ordering::Acquire), Ordering::Release);
     pick(&CALLOC, c"calloc", __libc_calloc as *mut c_void);
     pick(&REALLOC, c"realloc", __libc_realloc as *mut c_void);
     pick(&MEMALIGN, c"memalign", __libc_memalign as *mut c_void);

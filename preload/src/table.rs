@@ -168,8 +168,9 @@ struct Padded(SpinLock<Stripe>);
 
 /// When sampling, a counting filter of the recorded blocks by address hash,
 /// so that the free of a block that was never recorded (nearly all of them)
-/// is decided by one load. Not kept when every block is recorded: then it
-/// would only add a shared write to each operation.
+/// is decided by one load. Not kept when every block is recorded (it would
+/// only add a shared write to each operation): then every counter is set
+/// ([`filter_everything`]).
 /// The free fast path in entry.rs computes the same index.
 pub(crate) static FILTER: [AtomicU32; FILTER_SIZE] = [const { AtomicU32::new(0) }; FILTER_SIZE];
 const FILTER_SIZE: usize = 1 << (64 - FILTER_SHIFT);
@@ -181,6 +182,16 @@ pub(crate) const HASH_FACTOR: u64 = 0x9e37_79b9_7f4a_7c15;
 #[inline(always)]
 fn filter_of(h: u64) -> &'static AtomicU32 {
     &FILTER[(h >> FILTER_SHIFT) as usize]
+}
+
+/// When every block is recorded: marks every address in the filter, so that
+/// the free stub (entry.rs), which asks only the filter, sends every free
+/// to the hook. Called before tracking starts; never undone (the filter is
+/// not kept then).
+pub fn filter_everything() {
+    for counter in FILTER.iter() {
+        counter.store(1, Ordering::Relaxed);
+    }
 }
 
 /// Marks `addr` in the filter for good, so that its free always takes the
