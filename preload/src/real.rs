@@ -20,8 +20,11 @@ pub(crate) static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut
 static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 /// Where the free stub (entry.rs) jumps for a block the filter rules out:
 /// the next allocator's free once known, the hook until then.
-pub(crate) static FREE_FAST: AtomicPtr<c_void> =
-    AtomicPtr::new(crate::hooks::free as *const () as *mut c_void);
+pub(crate) static FREE_FAST: AtomicPtr<c_void> = AtomicPtr::new(FREE_HOOK);
+#[cfg(not(test))]
+const FREE_HOOK: *mut c_void = crate::hooks::free as *const () as *mut c_void;
+#[cfg(test)] // (unit tests export no allocation functions)
+const FREE_HOOK: *mut c_void = core::ptr::null_mut();
 static CALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
