@@ -17,6 +17,12 @@ pub struct ThreadState {
     /// The last walk was cut short: the stack is deeper than the memo holds.
     pub deep: u32,
     pub stack_hi: u64,
+    /// `[stack_lo, stack_hi)` is known readable (unwind/mod.rs).
+    pub stack_lo: u64,
+    /// The last stacks found apart from the thread's own (a coroutine's,
+    /// sigaltstack's): readable runs `[lo, hi)`, replaced round-robin.
+    pub alt: [[u64; 2]; crate::unwind::ALT_STACKS],
+    pub alt_next: u64,
     pub pending_bytes: i64,
     pub pending_blocks: i64,
     pub seen_live_bytes: i64,

@@ -37,6 +37,9 @@ struct leaktrace_thread {
     uint32_t stack_known;     /* stack_hi is valid */
     uint32_t deep;            /* the last walk was cut short (unwind/mod.rs) */
     uint64_t stack_hi;
+    uint64_t stack_lo;       /* [stack_lo, stack_hi) known readable */
+    uint64_t alt[4][2];      /* the last other stacks found readable */
+    uint64_t alt_next;
     int64_t pending_bytes;   /* live-heap changes not yet published (stats.rs) */
     int64_t pending_blocks;
     int64_t seen_live_bytes; /* global figures when last published */

@@ -250,6 +250,43 @@ fn stacks_are_interned_and_inline_frames_shown() {
 }
 
 #[test]
+fn coroutine_and_signal_stacks() {
+    for v in VARIANTS {
+        let run = run_traced(&sample("other_stacks", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {:?}", run.output);
+        let r = report(run.dump(), "stack");
+        // The walk stopped at the frame whose RBP led out of the stack.
+        let odd = r["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["frames"][0]["function"] == "no_unwind_info_malloc")
+            .unwrap_or_else(|| panic!("{v:?}: {r}"));
+        assert_eq!(
+            (odd["bytes"].as_u64(), odd["blocks"].as_u64()),
+            (Some(999), Some(1))
+        );
+        for (leak, caller, bytes, blocks) in [
+            ("co_leak", "co_body", 43_210, 10),
+            ("altstack_leak", "on_usr2", 777, 1),
+        ] {
+            let site = r["sites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["frames"][0]["function"] == leak)
+                .unwrap_or_else(|| panic!("{v:?}: no site at {leak}: {r}"));
+            assert_eq!(
+                (site["bytes"].as_u64(), site["blocks"].as_u64()),
+                (Some(bytes), Some(blocks)),
+                "{v:?} {leak}"
+            );
+            assert_eq!(site["frames"][1]["function"], caller, "{v:?}: {site}");
+        }
+    }
+}
+
+#[test]
 fn same_inner_frames_under_different_callers() {
     for v in VARIANTS {
         let run = run_traced(&sample("same_depth", v), &[], &[]);

@@ -1,5 +1,6 @@
 //! The process's mappings (`/proc/self/maps`): which root ranges are
-//! readable, and where a thread's stack mapping ends.
+//! readable, where a thread's stack mapping ends, and how far memory is
+//! readable above a stack pointer (unwind/mod.rs).
 
 pub struct Mapping {
     pub start: u64,
@@ -38,6 +39,25 @@ pub fn containing(maps: &[Mapping], addr: u64) -> Option<&Mapping> {
     (addr < m.end).then_some(m)
 }
 
+/// The end of the readable memory that runs without a gap from `addr` up
+/// (through adjacent readable mappings), or `None` if `addr` is not
+/// readable.
+pub fn readable_run_end(maps: &[Mapping], addr: u64) -> Option<u64> {
+    let i = maps.partition_point(|m| m.start <= addr).checked_sub(1)?;
+    let first = &maps[i];
+    if addr >= first.end || !first.readable {
+        return None;
+    }
+    let mut end = first.end;
+    for m in &maps[i + 1..] {
+        if m.start != end || !m.readable {
+            break;
+        }
+        end = m.end;
+    }
+    Some(end)
+}
+
 /// The readable parts of `[start, end)`.
 pub fn readable_parts(maps: &[Mapping], start: u64, end: u64) -> Vec<(u64, u64)> {
     maps.iter()
@@ -67,5 +87,12 @@ mod tests {
             super::readable_parts(&maps, 0x7ffd2000, 0x7ffd4000),
             vec![(0x7ffd2000, 0x7ffd3000)]
         );
+        let run = super::parse(
+            "1000-2000 rw-p 0 0:0 0\n2000-3000 r--p 0 0:0 0\n3000-4000 ---p 0 0:0 0\n5000-6000 rw-p 0 0:0 0\n",
+        );
+        assert_eq!(super::readable_run_end(&run, 0x1800), Some(0x3000));
+        assert_eq!(super::readable_run_end(&run, 0x3800), None);
+        assert_eq!(super::readable_run_end(&run, 0x4800), None);
+        assert_eq!(super::readable_run_end(&run, 0x5000), Some(0x6000));
     }
 }

@@ -16,7 +16,7 @@
 
 mod flood;
 mod heap;
-mod maps;
+pub(crate) mod maps;
 mod world;
 
 use crate::guard::ThreadState;

@@ -38,6 +38,10 @@ pub struct Caller {
     pub bp: u64,
 }
 
+/// Stacks other than its own a thread remembers as readable (mirrored in
+/// thread_state.c).
+pub const ALT_STACKS: usize = 4;
+
 /// Below this depth (`LEAKTRACE_DEPTH`), captures do not use the memo.
 const MEMO_MIN_DEPTH: usize = 12;
 
@@ -71,9 +75,14 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
     if modules::is_dirty() {
         modules::refresh();
     }
-    let hi = state.stack_hi;
+    let mut hi = state.stack_hi;
+    if sp < state.stack_lo {
+        // Deeper than ever, or on another stack: find how far up memory is
+        // readable before reading any of it.
+        hi = readable_top(state, sp);
+    }
     if sp.saturating_add(16) > hi {
-        // A stack we do not know (sigaltstack, a coroutine): no safe reads.
+        // A stack above the thread's own, or nothing readable: no reads.
         return empty();
     }
     let depth = depth.clamp(1, MAX_DEPTH);
@@ -230,6 +239,38 @@ struct Regs {
     bp: u64,
 }
 
+/// How far up from `sp` (below the thread's readable stack) memory is
+/// readable without a gap: the thread's stack top if it runs on its own
+/// stack deeper than before, else the top of the other stack `sp` lies in
+/// (a coroutine's on the heap, a sigaltstack), so that no read of a walk
+/// there can reach an unmapped or inaccessible page between the two.
+/// Reads /proc/self/maps (allocating through the next allocator): once per
+/// new depth of the thread's stack, once per other stack.
+#[cold]
+#[inline(never)]
+fn readable_top(state: &mut ThreadState, sp: u64) -> u64 {
+    if let Some(&[_, hi]) = state.alt.iter().find(|r| sp >= r[0] && sp < r[1]) {
+        return hi;
+    }
+    let maps = crate::reach::maps::read();
+    let (Some(m), Some(end)) = (
+        crate::reach::maps::containing(&maps, sp),
+        crate::reach::maps::readable_run_end(&maps, sp),
+    ) else {
+        return 0;
+    };
+    if end >= state.stack_hi {
+        state.stack_lo = m.start;
+        return state.stack_hi;
+    }
+    // Another stack: remembered by its whole mapping, so that coroutines
+    // with stacks in one heap share it.
+    let slot = (state.alt_next as usize) % ALT_STACKS;
+    state.alt[slot] = [m.start, end];
+    state.alt_next = state.alt_next.wrapping_add(1);
+    end
+}
+
 extern "C" {
     /// The initial stack pointer of the main thread (exported by ld.so).
     static __libc_stack_end: *mut libc::c_void;
@@ -262,4 +303,6 @@ fn learn_stack_bounds(state: &mut ThreadState, sp: u64) {
         // argc, the argv and envp arrays and the auxiliary vector follow.
         state.stack_hi = main_top + 256;
     }
+    // Nothing below the top is known readable yet (see `readable_top`).
+    state.stack_lo = state.stack_hi;
 }
