@@ -253,6 +253,11 @@ fn readable_top(state: &mut ThreadState, sp: u64) -> u64 {
         return hi;
     }
     let maps = crate::reach::maps::read();
+    if maps.is_empty() {
+        // No /proc: trust the thread's stack, as before this check.
+        state.stack_lo = sp;
+        return state.stack_hi;
+    }
     let (Some(m), Some(end)) = (
         crate::reach::maps::containing(&maps, sp),
         crate::reach::maps::readable_run_end(&maps, sp),
