@@ -125,7 +125,6 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leaktrace_format::Block;
     use std::collections::HashMap;
 
     /// Fake memory: words at addresses.
@@ -144,16 +143,7 @@ mod tests {
     }
 
     fn run(blocks: &[(u64, u64)], words: &[(u64, u64)], roots: &[(u64, u64)]) -> Vec<Kind> {
-        let blocks: Vec<Block> = blocks
-            .iter()
-            .map(|&(address, size)| Block {
-                address,
-                size,
-                stack: 0,
-                allocated_ds: 0,
-                kind: Kind::Unknown,
-            })
-            .collect();
+        let blocks = super::super::heap::blocks(blocks);
         let heap = Heap::new(&blocks);
         classify(&heap, roots, &Fake(words.iter().copied().collect()))
     }

@@ -144,23 +144,26 @@ fn end(b: &Block) -> u64 {
     b.address + b.size.max(1)
 }
 
+/// Blocks at `(address, size)`, for tests here and in flood.rs.
+#[cfg(test)]
+pub fn blocks(spans: &[(u64, u64)]) -> Vec<Block> {
+    spans
+        .iter()
+        .map(|&(address, size)| Block {
+            address,
+            size,
+            stack: 0,
+            allocated_ds: 0,
+            kind: leaktrace_format::Kind::Unknown,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leaktrace_format::Kind;
 
-    fn blocks(spans: &[(u64, u64)]) -> Vec<Block> {
-        spans
-            .iter()
-            .map(|&(address, size)| Block {
-                address,
-                size,
-                stack: 0,
-                allocated_ds: 0,
-                kind: Kind::Unknown,
-            })
-            .collect()
-    }
+    use super::blocks;
 
     /// The answer of a plain binary search, for comparison.
     fn expected(sorted: &[(u64, u64)], p: u64) -> Option<(u64, bool)> {
