@@ -17,19 +17,20 @@ pub fn read() -> Vec<Mapping> {
 }
 
 fn parse(text: &str) -> Vec<Mapping> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let (range, perms) = (fields.next()?, fields.next()?);
-            let (start, end) = range.split_once('-')?;
-            Some(Mapping {
-                start: u64::from_str_radix(start, 16).ok()?,
-                end: u64::from_str_radix(end, 16).ok()?,
-                readable: perms.starts_with('r'),
-                writable: perms.as_bytes().get(1) == Some(&b'w'),
-            })
-        })
-        .collect()
+    text.lines().filter_map(parse_line).collect()
+}
+
+/// One line: `start-end perms ...`.
+fn parse_line(line: &str) -> Option<Mapping> {
+    let mut fields = line.split_whitespace();
+    let (range, perms) = (fields.next()?, fields.next()?);
+    let (start, end) = range.split_once('-')?;
+    Some(Mapping {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        readable: perms.starts_with('r'),
+        writable: perms.as_bytes().get(1) == Some(&b'w'),
+    })
 }
 
 /// The mapping holding `addr`.
@@ -39,23 +40,93 @@ pub fn containing(maps: &[Mapping], addr: u64) -> Option<&Mapping> {
     (addr < m.end).then_some(m)
 }
 
-/// The end of the readable memory that runs without a gap from `addr` up
-/// (through adjacent readable mappings), or `None` if `addr` is not
-/// readable.
-pub fn readable_run_end(maps: &[Mapping], addr: u64) -> Option<u64> {
-    let i = maps.partition_point(|m| m.start <= addr).checked_sub(1)?;
-    let first = &maps[i];
-    if addr >= first.end || !first.readable {
-        return None;
+/// Where the mapping holding `addr` starts, and where the readable memory
+/// that runs without a gap from it upwards (through adjacent readable
+/// mappings) ends; `Ok(None)` if `addr` is not readable, `Err` if /proc is
+/// not there to say.
+///
+/// Called from a capture, inside the program's malloc: it reads
+/// /proc/self/maps through a buffer on the stack with plain system calls,
+/// and allocates nothing.
+pub fn readable_run(addr: u64) -> Result<Option<(u64, u64)>, ()> {
+    // SAFETY: open with a NUL-terminated path; the fd is closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/maps".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(());
     }
-    let mut end = first.end;
-    for m in &maps[i + 1..] {
-        if m.start != end || !m.readable {
+    let mut run = RunFinder {
+        addr,
+        found: None,
+        done: false,
+    };
+    let mut buf = [0u8; 4096];
+    let mut kept = 0; // bytes of an unfinished line at the buffer's start
+    while !run.done {
+        // SAFETY: reads into the free part of `buf`.
+        let n = unsafe { libc::read(fd, buf[kept..].as_mut_ptr().cast(), buf.len() - kept) };
+        if n <= 0 {
             break;
         }
-        end = m.end;
+        let filled = kept + n as usize;
+        let mut start = 0;
+        while let Some(nl) = buf[start..filled].iter().position(|&b| b == b'\n') {
+            run.line(&buf[start..start + nl]);
+            start += nl + 1;
+        }
+        // Keep an unfinished line for the next read; one longer than the
+        // whole buffer (a very long path) is cut: its range and permissions
+        // come first.
+        kept = filled - start;
+        buf.copy_within(start..filled, 0);
+        if kept == buf.len() {
+            run.line(&buf[..128]);
+            kept = 0;
+            let mut byte = [0u8; 1];
+            // SAFETY: reads one byte at a time into `byte`, to the line's end.
+            while unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) } == 1 && byte[0] != b'\n' {}
+        }
     }
-    Some(end)
+    // SAFETY: closes the fd opened above.
+    unsafe { libc::close(fd) };
+    Ok(run.found)
+}
+
+/// The state of `readable_run` over the lines, in address order.
+struct RunFinder {
+    addr: u64,
+    found: Option<(u64, u64)>,
+    done: bool,
+}
+
+impl RunFinder {
+    fn line(&mut self, line: &[u8]) {
+        if self.done {
+            return;
+        }
+        // Only the range and permissions are read: a path that is not UTF-8
+        // (or was cut) does not matter.
+        let text = match core::str::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => core::str::from_utf8(&line[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        let Some(m) = parse_line(text) else {
+            return;
+        };
+        match self.found {
+            None if m.start <= self.addr && self.addr < m.end => {
+                self.found = m.readable.then_some((m.start, m.end));
+                self.done = !m.readable;
+            }
+            None => self.done = m.start > self.addr,
+            Some((start, end)) if m.start == end && m.readable => self.found = Some((start, m.end)),
+            Some(_) => self.done = true,
+        }
+    }
 }
 
 /// The readable parts of `[start, end)`.
@@ -87,12 +158,37 @@ mod tests {
             super::readable_parts(&maps, 0x7ffd2000, 0x7ffd4000),
             vec![(0x7ffd2000, 0x7ffd3000)]
         );
-        let run = super::parse(
-            "1000-2000 rw-p 0 0:0 0\n2000-3000 r--p 0 0:0 0\n3000-4000 ---p 0 0:0 0\n5000-6000 rw-p 0 0:0 0\n",
-        );
-        assert_eq!(super::readable_run_end(&run, 0x1800), Some(0x3000));
-        assert_eq!(super::readable_run_end(&run, 0x3800), None);
-        assert_eq!(super::readable_run_end(&run, 0x4800), None);
-        assert_eq!(super::readable_run_end(&run, 0x5000), Some(0x6000));
+        let find = |addr| {
+            let mut r = super::RunFinder {
+                addr,
+                found: None,
+                done: false,
+            };
+            for line in "1000-2000 rw-p 0 0:0 0\n2000-3000 r--p 0 0:0 0\n\
+                         3000-4000 ---p 0 0:0 0\n5000-6000 rw-p 0 0:0 0"
+                .lines()
+            {
+                r.line(line.as_bytes());
+            }
+            r.found
+        };
+        assert_eq!(find(0x1800), Some((0x1000, 0x3000)));
+        assert_eq!(find(0x3800), None);
+        assert_eq!(find(0x4800), None);
+        assert_eq!(find(0x5000), Some((0x5000, 0x6000)));
+        let mut r = super::RunFinder {
+            addr: 0x1800,
+            found: None,
+            done: false,
+        };
+        r.line(b"1000-2000 rw-p 0 0:0 0 /tmp/\xff\xfename");
+        assert_eq!(r.found, Some((0x1000, 0x2000)), "a path that is not UTF-8");
+        // This thread's own stack, read for real.
+        let local = 0u64;
+        let at = &local as *const u64 as u64;
+        let (start, end) = super::readable_run(at)
+            .unwrap()
+            .expect("the stack is readable");
+        assert!(start <= at && at < end);
     }
 }

@@ -244,34 +244,31 @@ struct Regs {
 /// stack deeper than before, else the top of the other stack `sp` lies in
 /// (a coroutine's on the heap, a sigaltstack), so that no read of a walk
 /// there can reach an unmapped or inaccessible page between the two.
-/// Reads /proc/self/maps (allocating through the next allocator): once per
-/// new depth of the thread's stack, once per other stack.
+/// Reads /proc/self/maps (without allocating): once per new depth of the
+/// thread's stack, once per other stack.
 #[cold]
 #[inline(never)]
 fn readable_top(state: &mut ThreadState, sp: u64) -> u64 {
     if let Some(&[_, hi]) = state.alt.iter().find(|r| sp >= r[0] && sp < r[1]) {
         return hi;
     }
-    let maps = crate::reach::maps::read();
-    if maps.is_empty() {
-        // No /proc: trust the thread's stack, as before this check.
-        state.stack_lo = sp;
-        return state.stack_hi;
-    }
-    let (Some(m), Some(end)) = (
-        crate::reach::maps::containing(&maps, sp),
-        crate::reach::maps::readable_run_end(&maps, sp),
-    ) else {
-        return 0;
+    let (start, end) = match crate::reach::maps::readable_run(sp) {
+        Ok(Some(run)) => run,
+        Ok(None) => return 0,
+        Err(()) => {
+            // No /proc: trust the thread's stack, as before this check.
+            state.stack_lo = sp;
+            return state.stack_hi;
+        }
     };
     if end >= state.stack_hi {
-        state.stack_lo = m.start;
+        state.stack_lo = start;
         return state.stack_hi;
     }
     // Another stack: remembered by its whole mapping, so that coroutines
     // with stacks in one heap share it.
     let slot = (state.alt_next as usize) % ALT_STACKS;
-    state.alt[slot] = [m.start, end];
+    state.alt[slot] = [start, end];
     state.alt_next = state.alt_next.wrapping_add(1);
     end
 }
