@@ -12,7 +12,7 @@
 //! holding the program's arguments are untouched. The extra arguments go in
 //! the next free argument registers of the System V ABI.
 //!
-//! `malloc` and `free` also carry the sampling fast path
+//! `malloc`, `free` and `realloc` also carry the sampling fast path
 //! (`LEAKTRACE_SAMPLE`): an allocation the thread's countdown passes over,
 //! and the free of a block the filter rules out, go from the stub straight
 //! to the next allocator, with no call and no register saved. They do what
@@ -57,18 +57,15 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
         // Passed over while size < countdown (unsigned, as sampler::take).
         // The countdown is 0, so nothing is passed over, until sampling
         // draws one: never when every block is recorded, and only after
-        // init, which found the next allocator first.
+        // init, which found the next allocator first (so `next` is set).
         "mov rax, qword ptr fs:[0]",
         "add rax, qword ptr [rip + {state}@GOTTPOFF]",
         "mov rcx, qword ptr [rax + {left}]",
         "cmp rdi, rcx",
         "jae 2f",
-        "mov rdx, qword ptr [rip + {next}]",
-        "test rdx, rdx",
-        "jz 2f",
         "sub rcx, rdi",
         "mov qword ptr [rax + {left}], rcx",
-        "jmp rdx",
+        "jmp qword ptr [rip + {next}]",
         "2:",
         "mov rsi, rsp",
         "mov rdx, rbp",
@@ -87,13 +84,11 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     // SAFETY: reads two statics and tail-jumps to the next allocator's
     // free or to the hook with the argument and stack untouched.
     core::arch::naked_asm!(
-        "test rdi, rdi",
-        "jz 3f",
-        // The filter's counter for p (table::hash, table::filter_of): 0
-        // means nothing recorded lives at p. (Every counter is set when
-        // every block is recorded: the hook decides then.)
+        // The filter's counter for p (table::filter_of): 0 means nothing
+        // recorded lives at p. (Every counter is set when every block is
+        // recorded: the hook decides then. free(NULL) needs no test of its
+        // own: it goes wherever its counter says, and both ends accept it.)
         "mov rax, rdi",
-        "shr rax, 3",
         "movabs rcx, {factor}",
         "imul rax, rcx",
         "shr rax, {shift}",
@@ -103,8 +98,6 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         "jmp qword ptr [rip + {next}]",
         "2:",
         "jmp {hook}",
-        "3:",
-        "ret",
         next = sym real::FREE_FAST,
         factor = const table::HASH_FACTOR,
         shift = const table::FILTER_SHIFT,
@@ -113,8 +106,48 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     )
 }
 
+/// `realloc`; see the module documentation. Passes straight on what
+/// `hooks::realloc` would: the new size is passed over by the countdown and
+/// the old block is none or ruled out by the filter.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: as in `malloc` and `free`; `rdx`, `rcx` and `r8` are free
+    // argument registers of realloc.
+    core::arch::naked_asm!(
+        "mov rax, qword ptr fs:[0]",
+        "add rax, qword ptr [rip + {state}@GOTTPOFF]",
+        "mov rcx, qword ptr [rax + {left}]",
+        "cmp rsi, rcx",
+        "jae 2f",
+        "test rdi, rdi",
+        "jz 1f",
+        "mov rdx, rdi",
+        "movabs r8, {factor}",
+        "imul rdx, r8",
+        "shr rdx, {shift}",
+        "lea r8, [rip + {filter}]",
+        "cmp dword ptr [r8 + rdx * 4], 0",
+        "jne 2f",
+        "1:",
+        "sub rcx, rsi",
+        "mov qword ptr [rax + {left}], rcx",
+        "jmp qword ptr [rip + {next}]",
+        "2:",
+        "mov rdx, rsp",
+        "mov rcx, rbp",
+        "jmp {hook}",
+        next = sym real::REALLOC,
+        state = sym leaktrace_thread,
+        left = const core::mem::offset_of!(ThreadState, sample_left),
+        factor = const table::HASH_FACTOR,
+        shift = const table::FILTER_SHIFT,
+        filter = sym table::FILTER,
+        hook = sym hooks::realloc,
+    )
+}
+
 entry!(calloc(n: usize, size: usize) -> *mut c_void => hooks::calloc, "rdx", "rcx");
-entry!(realloc(p: *mut c_void, size: usize) -> *mut c_void => hooks::realloc, "rdx", "rcx");
 entry!(
     reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void
         => hooks::reallocarray, "rcx", "r8"

@@ -15,7 +15,8 @@ type MemalignFn = unsafe extern "C" fn(usize, usize) -> *mut c_void;
 type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> i32;
 type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> usize;
 
-/// `MALLOC` is also read by the sampling fast path in entry.rs.
+/// `MALLOC` and `REALLOC` are also read by the sampling fast paths in
+/// entry.rs.
 pub(crate) static MALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static FREE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 /// Where the free stub (entry.rs) jumps for a block the filter rules out:
@@ -26,7 +27,7 @@ const FREE_HOOK: *mut c_void = crate::hooks::free as *const () as *mut c_void;
 #[cfg(test)] // (unit tests export no allocation functions)
 const FREE_HOOK: *mut c_void = core::ptr::null_mut();
 static CALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+pub(crate) static REALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static POSIX_MEMALIGN: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 static ALIGNED_ALLOC: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
