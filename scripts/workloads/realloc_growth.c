@@ -1,7 +1,9 @@
 /* Buffers grown by realloc from 16 bytes to 4 KiB, doubling, then freed.
  * (Larger buffers make every round shrink and regrow glibc's heap with brk,
  * and the benchmark would measure the kernel.)
- *   realloc_growth ROUNDS    prints the number of allocator calls */
+ *   realloc_growth ROUNDS    prints the number of operations: allocator
+ *                            calls / 2, so that an allocation and its free
+ *                            count as one, as in churn */
 #include <stdio.h>
 #include <stdlib.h>
 
