@@ -14,8 +14,8 @@ pub struct ThreadState {
     /// acted on when it leaves (`signals::deferred`).
     pub deferred_signal: u32,
     pub stack_known: u32,
-    /// The last walk was cut short: the stack is deeper than the memo holds.
-    pub deep: u32,
+    /// How many times the thread-exit destructor gave the space back.
+    pub space_returns: u32,
     pub stack_hi: u64,
     /// `[stack_lo, stack_hi)` is known readable (unwind/mod.rs).
     pub stack_lo: u64,
@@ -29,8 +29,9 @@ pub struct ThreadState {
     pub seen_live_blocks: i64,
     pub sample_left: i64,
     pub rng: u64,
-    pub fresh: crate::unwind::Fresh,
-    pub memo: crate::unwind::Memo,
+    /// The capture's scratch and memo (`unwind::Space`), null until the
+    /// thread's first capture.
+    pub space: *mut core::ffi::c_void,
 }
 
 extern "C" {

@@ -106,6 +106,7 @@ fn init() {
         return;
     }
     modules::init();
+    crate::unwind::init_spaces();
     STATE.store(TRACKING, Ordering::Release);
 }
 

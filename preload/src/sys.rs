@@ -72,6 +72,12 @@ pub fn map_zeroed(bytes: usize) -> Option<*mut c_void> {
     (p != libc::MAP_FAILED).then_some(p)
 }
 
+/// Makes a page-aligned range of a mapping inaccessible (a guard page).
+pub fn forbid_access(p: *mut c_void, bytes: usize) -> bool {
+    // SAFETY: the caller passes a page-aligned range of its own mapping.
+    unsafe { libc::mprotect(p, bytes, libc::PROT_NONE) == 0 }
+}
+
 /// Returns memory from `map_zeroed`.
 pub fn unmap(p: *mut c_void, bytes: usize) {
     // SAFETY: the caller passes a whole mapping it owns and no longer uses.

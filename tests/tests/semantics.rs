@@ -64,3 +64,39 @@ fn which(prog: &str) -> std::path::PathBuf {
         .unwrap();
     std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
+
+#[test]
+fn threads_on_small_stacks_start_and_short_lived_threads_reuse_their_room() {
+    for v in VARIANTS {
+        let exe = sample("small_stacks", v);
+        let run = run_traced(&exe, &[], &[]);
+        let out = run.stdout();
+        // The capture's room is outside TLS, which glibc carves out of each
+        // thread's stack: a 16 KiB stack still fits.
+        assert_eq!(
+            run.output.status.code(),
+            Some(0),
+            "{v:?}: {out}{}",
+            run.stderr()
+        );
+        assert!(out.contains("small-stack threads started: 4 of 4"), "{out}");
+        // 4,000 threads one after another reuse the room of those before:
+        // mapped anew for each, it would add ~100 MiB.
+        let grown: i64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("VmData grew by "))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(
+            grown < 16,
+            "{v:?}: VmData grew by {grown} MiB over 4,000 threads"
+        );
+        let r = report(run.dump(), "function");
+        assert_leaks(
+            &r,
+            &[("on_small_stack", 400, 4), ("short_lived", 32_000, 4_000)],
+            &format!("{v:?}"),
+        );
+    }
+}

@@ -23,14 +23,17 @@ use crate::stacks;
 /// Frames remembered per thread.
 pub const REMEMBERED: usize = 256;
 
-/// A thread's last complete stack. Mirrors `struct leaktrace_memo` in
-/// thread_state.c; all zeros is a valid empty memo.
+/// A thread's last complete stack (in the thread's [`Space`](super::Space));
+/// all zeros is a valid empty memo.
 #[repr(C)]
 pub struct Memo {
     /// Frames held: they are `REMEMBERED - len ..REMEMBERED`.
     pub len: u32,
     /// The stack id interned for exactly these frames, 0 if none yet.
     pub id: u32,
+    /// The last walk was cut short: the stack is deeper than the memo
+    /// holds (non-zero), so the next walks stop at the depth asked for.
+    pub deep: u32,
     /// The rule cache's generation when recorded (`rules::GENERATION`).
     pub generation: u64,
     /// Where the walk read the zero return address that ended it (0: it
@@ -49,8 +52,7 @@ pub struct Memo {
     pub chain: [u64; REMEMBERED],
 }
 
-/// Frames found by a walk, innermost first. Mirrors `struct
-/// leaktrace_fresh` in thread_state.c.
+/// Frames found by a walk, innermost first.
 #[repr(C)]
 pub struct Fresh {
     pub pc: [u64; crate::guard::MAX_DEPTH],

@@ -21,12 +21,15 @@
 
 mod memo;
 mod rules;
+mod space;
 mod walk;
 
 use crate::guard::{ThreadState, MAX_DEPTH};
 use crate::{modules, stacks};
-pub use memo::{Fresh, Memo, REMEMBERED};
+use memo::Memo;
+pub use memo::REMEMBERED;
 pub use rules::clear_cache;
+pub use space::init as init_spaces;
 use walk::Outcome;
 
 /// Where the program called into the library: the stack pointer at the
@@ -72,14 +75,18 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
     if state.stack_known == 0 {
         learn_stack_bounds(state, sp);
     }
+    // The thread's space first: the cold work below runs on its side stack.
+    if space::of(state).is_none() {
+        return empty();
+    }
     if modules::is_dirty() {
-        modules::refresh();
+        space::on_side_stack(modules::refresh);
     }
     let mut hi = state.stack_hi;
     if sp < state.stack_lo {
         // Deeper than ever, or on another stack: find how far up memory is
         // readable before reading any of it.
-        hi = readable_top(state, sp);
+        hi = space::on_side_stack(|| readable_top(state, sp));
     }
     if sp.saturating_add(16) > hi {
         // A stack above the thread's own, or nothing readable: no reads.
@@ -99,7 +106,10 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
         bp: caller.bp,
     };
     let generation = rules::GENERATION.load(core::sync::atomic::Ordering::Relaxed);
-    let memo = &mut state.memo;
+    let Some(space) = space::existing(state) else {
+        return empty();
+    };
+    let memo = &mut space.memo;
     // For a few frames a plain walk costs less than checking the whole
     // remembered stack.
     let small = depth < MEMO_MIN_DEPTH;
@@ -107,16 +117,16 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
     let old = (memo.start(), memo.id);
     // Walk far enough to remember the whole stack, unless the last walk
     // found it deeper than the memo holds.
-    let limit = if small || state.deep != 0 || depth > REMEMBERED {
+    let limit = if small || memo.deep != 0 || depth > REMEMBERED {
         depth
     } else {
         REMEMBERED
     };
-    let fresh = &mut state.fresh;
+    let fresh = &mut space.fresh;
     memo.seal();
     let outcome = walk::walk(fresh, memo, usable, stack, limit, start);
     memo.generation = generation;
-    state.deep = u32::from(matches!(outcome, Outcome::Cut { .. }));
+    memo.deep = u32::from(matches!(outcome, Outcome::Cut { .. }));
     match outcome {
         Outcome::Met { n, at } => {
             if n == 1 && at == old.0 {
@@ -195,16 +205,21 @@ fn computed(frames: &[u64]) -> Captured<'_> {
 /// Notes the stack id interned for the thread's last capture.
 #[inline]
 pub fn remember_id(state: &mut ThreadState, id: u32) {
-    if state.memo.len != 0 {
-        state.memo.id = id;
+    if let Some(space) = space::existing(state) {
+        if space.memo.len != 0 {
+            space.memo.id = id;
+        }
     }
 }
 
 /// The return address and stack pointer (the callee's CFA: where the
 /// frame's own data starts) of each frame of the thread's last capture,
 /// innermost first, for as many frames as it remembers.
-pub fn last_capture(state: &ThreadState) -> (&[u64], &[u64]) {
-    let m = &state.memo;
+pub fn last_capture(state: &mut ThreadState) -> (&[u64], &[u64]) {
+    let Some(space) = space::existing(state) else {
+        return (&[], &[]);
+    };
+    let m = &space.memo;
     let start = m.start();
     (&m.pc[start..], &m.sp[start..])
 }

@@ -132,10 +132,15 @@ pub fn cached(pc: u64) -> Result<u32, ()> {
     }
 }
 
-/// A cache miss: computes the rule with gimli and caches it.
+/// A cache miss: computes the rule with gimli and caches it, on the
+/// thread's side stack (gimli needs more stack than a small thread has).
 #[cold]
 #[inline(never)]
 pub fn rule_miss(pc: u64) -> Rule {
+    super::space::on_side_stack(|| compute_and_cache(pc))
+}
+
+fn compute_and_cache(pc: u64) -> Rule {
     let slot = &CACHE[(pc as usize) & (CACHE_SIZE - 1)];
     let tag = (pc >> CACHE_BITS) as u32;
     let range = match modules::find(pc) {
