@@ -134,4 +134,11 @@ mod tests {
         let c_size = unsafe { leaktrace_thread_size };
         assert_eq!(c_size as usize, core::mem::size_of::<super::ThreadState>());
     }
+
+    #[test]
+    fn the_thread_state_stays_small() {
+        // glibc carves static TLS out of every thread's stack: big arrays
+        // here keep threads with small stacks from starting (unwind/space.rs).
+        assert!(core::mem::size_of::<super::ThreadState>() <= 256);
+    }
 }
