@@ -38,6 +38,7 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
             }
             id => id,
         };
+        unwind::note_stack(state, id);
         let size = size as u64;
         match table::insert(p as u64, size, id, lifecycle::now_ds()) {
             Inserted::New => stats::change(state, size as i64, 1),

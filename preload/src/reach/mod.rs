@@ -149,7 +149,7 @@ fn subtract(ranges: Vec<(u64, u64)>, holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
 /// frame that called into the library): the first frame outside libc and
 /// the library. Frames in between are exit's and ours.
 pub fn live_stack_start(state: &mut ThreadState, caller: crate::unwind::Caller) -> u64 {
-    crate::unwind::capture(state, crate::unwind::REMEMBERED, caller);
+    crate::unwind::capture_walked(state, crate::unwind::REMEMBERED, caller);
     let (pcs, sps) = crate::unwind::last_capture(state);
     let registry = modules::registry();
     let own_code = live_stack_start as *const () as u64;

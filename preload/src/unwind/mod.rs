@@ -19,6 +19,7 @@
 //! read is checked against the thread's stack bounds (`[initial RSP, top)`),
 //! so a wrong rule stops the walk instead of faulting.
 
+mod cache;
 mod memo;
 mod rules;
 mod space;
@@ -54,15 +55,32 @@ pub struct Captured<'a> {
     pub frames: &'a [u64],
     /// `stacks::hash(frames)`.
     pub hash: u64,
-    /// The stack id, when the stack is the thread's previous one (else 0:
-    /// intern it and tell [`remember_id`]).
+    /// The stack id, when the stack is the thread's previous one or a
+    /// recurring one (then `frames` may be empty); else 0: intern it and
+    /// tell [`remember_id`]. Either way, tell [`note_stack`] the id.
     pub id: u32,
 }
 
 /// Captures the calling thread's stack from `caller`, the program's frame
 /// at its call into the library, keeping at most `depth` frames.
-#[inline(never)]
+#[inline(always)]
 pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Captured<'_> {
+    capture_with(state, depth, caller, true)
+}
+
+/// As [`capture`], but always walking, so that [`last_capture`] describes
+/// this stack.
+pub fn capture_walked(state: &mut ThreadState, depth: usize, caller: Caller) -> Captured<'_> {
+    capture_with(state, depth, caller, false)
+}
+
+#[inline(never)]
+fn capture_with(
+    state: &mut ThreadState,
+    depth: usize,
+    caller: Caller,
+    cached: bool,
+) -> Captured<'_> {
     let sp: u64;
     // SAFETY: reads one register; touches no memory.
     unsafe {
@@ -109,6 +127,23 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
     let Some(space) = space::existing(state) else {
         return empty();
     };
+    let key = cache::Start {
+        pc: start.pc,
+        sp: start.sp,
+        bp: start.bp,
+        generation,
+        hi,
+    };
+    space.pending = false;
+    if cached && depth >= MEMO_MIN_DEPTH {
+        if let Some(id) = space.cache.lookup(&key) {
+            return Captured {
+                frames: &[],
+                hash: 0,
+                id,
+            };
+        }
+    }
     let memo = &mut space.memo;
     // For a few frames a plain walk costs less than checking the whole
     // remembered stack.
@@ -131,10 +166,14 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
         Outcome::Met { n, at } => {
             if n == 1 && at == old.0 {
                 // The very stack of the previous capture.
+                space.pending = cached && memo.len as usize <= depth;
+                space.last = key;
                 return remembered(memo, depth, old.1);
             }
             if memo.splice(fresh, n, at) {
                 memo.id = 0;
+                space.pending = cached && memo.len as usize <= depth;
+                space.last = key;
                 return remembered(memo, depth, 0);
             }
             // Too deep to remember: the new frames, then the remembered.
@@ -148,6 +187,8 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
             memo.end_slot = end_slot;
             memo.splice(fresh, n, REMEMBERED - 1);
             memo.id = 0;
+            space.pending = cached && memo.len as usize <= depth;
+            space.last = key;
             remembered(memo, depth, 0)
         }
         Outcome::Ended { n, .. } | Outcome::Cut { n } => {
@@ -208,6 +249,19 @@ pub fn remember_id(state: &mut ThreadState, id: u32) {
     if let Some(space) = space::existing(state) {
         if space.memo.len != 0 {
             space.memo.id = id;
+        }
+    }
+}
+
+/// Notes the stack id of the thread's last capture for the cache of
+/// recurring stacks (cache.rs), when that capture walked to a complete
+/// stack.
+#[inline]
+pub fn note_stack(state: &mut ThreadState, id: u32) {
+    if let Some(space) = space::existing(state) {
+        if space.pending {
+            space.pending = false;
+            space.cache.note(&space.last, &space.memo, id);
         }
     }
 }

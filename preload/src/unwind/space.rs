@@ -17,6 +17,7 @@
 //! on the program's stack, it took more than 14 KiB of it, and overflowed
 //! a thread that runs on a small stack.
 
+use super::cache::{Cache, Start};
 use super::memo::{Fresh, Memo};
 use crate::guard::ThreadState;
 use crate::sys;
@@ -28,13 +29,19 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub struct Space {
     pub fresh: Fresh,
     pub memo: Memo,
+    /// The thread's recurring stacks.
+    pub cache: Cache,
+    /// The last capture walked to a complete stack starting at `last`: the
+    /// cache is to hear of its id (`note_stack`).
+    pub pending: bool,
+    pub last: Start,
     /// The next space in the pool, while in the pool.
     next: *mut Space,
 }
 
 /// The side stack's size, and the whole mapping's: the space, a guard page
 /// (no access) and the side stack, which grows down towards the guard.
-const SIDE_STACK_BYTES: usize = 128 << 10;
+const SIDE_STACK_BYTES: usize = 64 << 10;
 const PAGE: usize = 4096;
 const SPACE_BYTES: usize = core::mem::size_of::<Space>().div_ceil(PAGE) * PAGE;
 const MAPPING_BYTES: usize = SPACE_BYTES + PAGE + SIDE_STACK_BYTES;
@@ -98,6 +105,8 @@ fn take(state: &mut ThreadState) {
             unsafe {
                 (*space).memo.clear();
                 (*space).memo.deep = 0;
+                (*space).pending = false;
+                (*space).cache.clear();
             }
             space
         }

@@ -1,0 +1,260 @@
+//! A thread's recurring stacks, found by the frame an allocation is made
+//! from, without walking.
+//!
+//! Most allocations of a program come from a few call sites reached by a
+//! few paths: in sqlite3's scripted workload 99.9 % of captures start at a
+//! frame (return address, stack pointer, frame pointer) where an earlier
+//! capture of the same thread started, and 99.98 % of those found the very
+//! same stack. So each thread keeps, per starting frame, the stack id it
+//! captured there and every stack word that walk read: each return-address
+//! slot, each saved-RBP slot and the word that ended it. If each still
+//! holds its value, and the unwinding rules (their generation) and the
+//! readable top of the stack are those of that walk, a walk would find the
+//! same frames again, as memo.rs argues for the remembered stack; the
+//! capture is then these loads and compares, with no walk and no interning.
+//!
+//! Entries are filled from the thread's memo after a capture, and only the
+//! second time in a row a starting frame is seen in its set (the first
+//! time stores its key): a program that seldom repeats a stack pays a few
+//! stores per capture, not a copy.
+
+use super::memo::{Memo, REMEMBERED};
+use super::rules::{self, Rule};
+
+const SETS: usize = 32;
+const WAYS: usize = 4;
+/// Words checked at most per stack (two per frame with frame pointers,
+/// about one without): deeper stacks are not kept.
+const MAX_WORDS: usize = 96;
+
+/// One remembered starting frame and what its stack depends on.
+#[repr(C)]
+struct Entry {
+    pc: u64,
+    sp: u64,
+    bp: u64,
+    generation: u64,
+    /// The readable top of the stack the walk was bounded by.
+    hi: u64,
+    id: u32,
+    /// Words to check; 0: only the key is known yet.
+    words: u32,
+    /// Whether the walk used the starting frame's RBP (else any RBP there
+    /// gives the same stack: code without frame pointers keeps data in it).
+    bp_matters: bool,
+    /// Each word's address and the value it must hold.
+    check: [[u64; 2]; MAX_WORDS],
+}
+
+/// The cache of one thread (in its `Space`); all zeros is empty.
+#[repr(C)]
+pub struct Cache {
+    entries: [[Entry; WAYS]; SETS],
+    /// Per set, the way used last (the next one is replaced first).
+    recent: [u8; SETS],
+}
+
+/// A capture's starting frame and the conditions of its walk.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct Start {
+    pub pc: u64,
+    pub sp: u64,
+    pub bp: u64,
+    pub generation: u64,
+    pub hi: u64,
+}
+
+#[inline(always)]
+fn set_of(pc: u64, sp: u64) -> usize {
+    ((pc ^ sp.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SETS.trailing_zeros()))
+        as usize
+}
+
+/// Whether stepping out of the frame with return address `pc` reads RBP
+/// (its CFA comes from RBP); when its rule is no longer cached, assume so.
+fn uses_rbp(pc: u64) -> bool {
+    match rules::cached(pc - 1) {
+        Ok(rules::FRAME_POINTER_BITS) => true,
+        Ok(bits) if rules::is_stack_pointer_only(bits) => false,
+        Ok(bits) => match Rule::unpack(bits) {
+            Rule::Cfa { from_rbp, .. } => from_rbp,
+            Rule::FramePointer => true,
+            Rule::End => false,
+        },
+        Err(()) => true,
+    }
+}
+
+impl Entry {
+    #[inline(always)]
+    fn is(&self, s: &Start) -> bool {
+        self.pc == s.pc && self.sp == s.sp && (self.bp == s.bp || !self.bp_matters)
+    }
+}
+
+impl Cache {
+    /// Forgets everything (a space taken over from an exited thread).
+    pub fn clear(&mut self) {
+        for e in self.entries.iter_mut().flatten() {
+            (e.pc, e.words) = (0, 0);
+        }
+    }
+
+    /// The stack id of the stack starting at `s`, if it is the one
+    /// remembered there. Every word an entry checks lies at or above
+    /// `s.sp - 8` and below `s.hi`, the readable top of the current stack.
+    #[inline(always)]
+    pub fn lookup(&mut self, s: &Start) -> Option<u32> {
+        let set = set_of(s.pc, s.sp);
+        let way = self.entries[set].iter().position(|e| e.is(s))?;
+        let e = &self.entries[set][way];
+        if e.words == 0 || e.generation != s.generation || e.hi != s.hi {
+            return None;
+        }
+        let mut diff = 0;
+        for &[addr, value] in &e.check[..e.words as usize] {
+            // SAFETY: the walk that filled the entry read each word, bounds-
+            // checked, between its starting frame's return-address slot
+            // (`s.sp - 8`, above the current stack pointer) and `s.hi`, the
+            // top of this same readable stack.
+            diff |= unsafe { (addr as *const u64).read() } ^ value;
+        }
+        if diff != 0 {
+            return None;
+        }
+        self.recent[set] = way as u8;
+        Some(e.id)
+    }
+
+    /// Notes that the thread's memo now holds the complete stack starting at
+    /// `s`, interned as `id`: stores the key the first time, the words the
+    /// second time in a row.
+    pub fn note(&mut self, s: &Start, memo: &Memo, id: u32) {
+        let set = set_of(s.pc, s.sp);
+        let way = match self.entries[set].iter().position(|e| e.is(s)) {
+            Some(way) => way,
+            None => {
+                // A new key replaces the way after the one used last, unfilled
+                // (its frame pointer is compared once it is filled).
+                let way = (self.recent[set] as usize + 1) % WAYS;
+                let e = &mut self.entries[set][way];
+                (e.pc, e.sp, e.bp, e.words, e.bp_matters) = (s.pc, s.sp, s.bp, 0, false);
+                self.recent[set] = way as u8;
+                return;
+            }
+        };
+        self.recent[set] = way as u8;
+        let e = &mut self.entries[set][way];
+        e.words = 0;
+        let mut n = 0;
+        let mut push = |addr: u64, value: u64| {
+            if n < MAX_WORDS {
+                e.check[n] = [addr, value];
+            }
+            n += 1;
+        };
+        // Every return address, and each saved RBP whose value the walk
+        // went on to use: frame m's RBP is used by its own step when its
+        // rule takes the CFA from RBP, and flows into its caller unless the
+        // caller's RBP was restored from a slot. Code built without frame
+        // pointers saves RBP as an ordinary register, whose value (program
+        // data) changes from call to call without changing the stack.
+        let start = memo.start();
+        let mut caller_needs_bp = false;
+        for m in (start + 1..REMEMBERED).rev() {
+            let ra_at = memo.sp[m] - 8;
+            push(ra_at, memo.pc[m]);
+            let restored = memo.slot[m] != ra_at;
+            let needs_bp = uses_rbp(memo.pc[m]) || caller_needs_bp;
+            if restored && needs_bp {
+                push(memo.slot[m], memo.saved[m]);
+            }
+            caller_needs_bp = needs_bp && !restored;
+        }
+        let bp_matters = uses_rbp(memo.pc[start]) || caller_needs_bp;
+        if memo.end_slot != 0 {
+            if n < MAX_WORDS {
+                e.check[n] = [memo.end_slot, 0];
+            }
+            n += 1;
+        }
+        if n == 0 || n > MAX_WORDS {
+            return; // nothing to check (a one-frame stack), or too deep
+        }
+        e.generation = s.generation;
+        e.hi = s.hi;
+        e.id = id;
+        e.words = n as u32;
+        (e.bp, e.bp_matters) = (s.bp, bp_matters);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zeroed value of a type for which all zeros is valid and empty.
+    fn zeroed<T>() -> Box<T> {
+        // SAFETY: used for `Memo` and `Cache`, whose all-zero value is a
+        // valid empty one.
+        unsafe { Box::new(core::mem::zeroed()) }
+    }
+
+    #[test]
+    fn a_stack_is_found_again_only_while_every_word_it_read_holds() {
+        // A pretend stack: the starting frame's return address at words[0],
+        // its caller's saved RBP and return address above, then the zero
+        // return address that ended the walk.
+        let mut words = [0x1111u64, 0x7000, 0x2222, 0, 0];
+        let base = words.as_mut_ptr() as u64;
+        let mut memo = zeroed::<Memo>();
+        let start = REMEMBERED - 2;
+        memo.len = 2;
+        (memo.pc[start], memo.sp[start], memo.bp[start]) = (0x1111, base + 8, 0x7000);
+        let outer = start + 1;
+        (memo.pc[outer], memo.sp[outer]) = (0x2222, base + 24);
+        (memo.slot[outer], memo.saved[outer]) = (base + 8, 0x7000);
+        memo.end_slot = base + 24;
+        let s = Start {
+            pc: 0x1111,
+            sp: base + 8,
+            bp: 0x7000,
+            generation: 5,
+            hi: base + 40,
+        };
+        let mut cache = zeroed::<Cache>();
+        cache.note(&s, &memo, 42);
+        assert_eq!(cache.lookup(&s), None, "the first time stores the key only");
+        cache.note(&s, &memo, 42);
+        assert_eq!(cache.lookup(&s), Some(42));
+        for i in 1..4 {
+            let kept = words[i];
+            words[i] ^= 0x10;
+            // Keeps the compiler from assuming `words` unchanged under the
+            // raw reads.
+            core::hint::black_box(&mut words);
+            assert_eq!(cache.lookup(&s), None, "word {i} changed");
+            words[i] = kept;
+            core::hint::black_box(&mut words);
+        }
+        assert_eq!(cache.lookup(&s), Some(42));
+        assert_eq!(
+            cache.lookup(&Start { generation: 6, ..s }),
+            None,
+            "rules changed"
+        );
+        assert_eq!(
+            cache.lookup(&Start { hi: base + 32, ..s }),
+            None,
+            "another top"
+        );
+        assert_eq!(
+            cache.lookup(&Start { bp: 0x7008, ..s }),
+            None,
+            "another frame"
+        );
+        cache.clear();
+        assert_eq!(cache.lookup(&s), None);
+    }
+}
