@@ -161,6 +161,7 @@ pub fn refresh() -> bool {
     };
 
     let mut ranges: Vec<CodeRange> = Vec::new();
+    let mut added = false;
     {
         let mut registry = REGISTRY.lock();
         for m in registry.iter_mut() {
@@ -173,7 +174,10 @@ pub fn refresh() -> bool {
                 .find(|m| m.bias == f.module.bias && m.path == f.module.path)
             {
                 Some(m) => m.unloaded = false,
-                None => registry.push(f.module),
+                None => {
+                    registry.push(f.module);
+                    added = true;
+                }
             }
         }
     }
@@ -184,6 +188,11 @@ pub fn refresh() -> bool {
     RANGES.store(list, Ordering::Release);
     if was_dirty {
         crate::unwind::clear_cache();
+    } else if added {
+        // A return address no module held was stepped by the frame-pointer
+        // fallback; it may now have CFI. Remembered and cached stacks that
+        // went through it must be walked again (cached rules still hold).
+        crate::unwind::rules_changed();
     }
     true
 }

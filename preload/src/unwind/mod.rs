@@ -9,7 +9,9 @@
 //! A capture starts at the program's own frame, handed over by the entry
 //! stubs (`entry.rs`), so the library's frames are never walked.
 //!
-//! [`walk`] stops as soon as it meets the thread's remembered stack
+//! A stack that recurs is not walked at all: [`cache`] finds it by the
+//! frame the capture starts from and checks the stack words its walk read.
+//! Otherwise [`walk`] stops as soon as it meets the thread's remembered stack
 //! ([`memo`]) at a frame whose outer part is unchanged, so a capture costs
 //! the frames that changed since the previous one plus one check per
 //! unchanged frame; the remembered hash chain spares hashing them again,
@@ -29,7 +31,7 @@ use crate::guard::{ThreadState, MAX_DEPTH};
 use crate::{modules, stacks};
 use memo::Memo;
 pub use memo::REMEMBERED;
-pub use rules::clear_cache;
+pub use rules::{clear_cache, rules_changed};
 pub use space::init as init_spaces;
 use walk::Outcome;
 

@@ -83,6 +83,12 @@ impl Rule {
     }
 }
 
+/// Marks every stack walked so far as walked under other rules, so that
+/// the memo and the cache of recurring stacks walk again.
+pub fn rules_changed() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Forgets every cached rule (a module was unloaded: its addresses may now
 /// hold other code).
 pub fn clear_cache() {
