@@ -211,7 +211,15 @@ fn final_dump(trigger: Trigger, caller: Caller) {
     }
     if let Some(mut busy) = guard::enter() {
         stats::flush(busy.state());
-        let live_from = crate::reach::live_stack_start(busy.state(), caller);
+        // The capture behind this may panic (on the side stack, resumed
+        // here): caught, as everything else on the way out, so that no
+        // panic crosses into the program; the scan then starts at the
+        // program's frame.
+        let state = busy.state();
+        let live_from = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::reach::live_stack_start(state, caller)
+        }))
+        .unwrap_or(caller.sp);
         let _ = std::panic::catch_unwind(|| dump::write_final(trigger, Some(live_from)));
     }
 }
