@@ -12,7 +12,7 @@
 //! by the constructor,
 //! and again in each forked child (which has no thread of ours).
 
-use crate::{config, dump, guard, snapshot_mask, sys};
+use crate::{config, dump, guard, lifecycle, snapshot_mask, sys};
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 use leaktrace_format::Trigger;
@@ -86,6 +86,7 @@ fn uncount_thread() {
 /// In a forked child: the parent's thread does not exist here. Forgets it
 /// and its requests, and restarts numbering; the caller then spawns anew.
 pub fn after_fork_child() {
+    lifecycle::stop_ticking();
     THREAD.store(0, Ordering::Release);
     TID.store(0, Ordering::Release);
     SNAPSHOTS_WANTED.store(0, Ordering::Relaxed);
@@ -146,10 +147,11 @@ extern "C" fn run(_: *mut c_void) -> *mut c_void {
     unsafe { libc::pthread_setname_np(libc::pthread_self(), c"leaktrace".as_ptr()) };
     snapshot_mask::init_on_thread();
     let interval = config::interval_ns();
-    let mut next_tick = sys::monotonic_ns().saturating_add(interval);
+    let mut next_snapshot = sys::monotonic_ns().saturating_add(interval);
     loop {
         let seen = WAKE.load(Ordering::Acquire);
         if FINAL_WANTED.load(Ordering::Acquire) != 0 {
+            lifecycle::stop_ticking();
             let _ = std::panic::catch_unwind(|| dump::write_final(Trigger::FatalSignal, None));
             FINAL_DONE.store(1, Ordering::Release);
             sys::futex_wake(&FINAL_DONE);
@@ -160,21 +162,28 @@ extern "C" fn run(_: *mut c_void) -> *mut c_void {
             snapshot(Trigger::Signal);
             continue;
         }
-        if interval != 0 && sys::monotonic_ns() >= next_tick {
+        let now = sys::monotonic_ns();
+        if interval != 0 && now >= next_snapshot {
             snapshot(Trigger::Interval);
             // Missed periods (a long dump) are skipped, not caught up.
             let now = sys::monotonic_ns();
-            while next_tick <= now {
-                next_tick = next_tick.saturating_add(interval);
+            while next_snapshot <= now {
+                next_snapshot = next_snapshot.saturating_add(interval);
             }
             continue;
         }
-        let timeout = (interval != 0).then(|| next_tick.saturating_sub(sys::monotonic_ns()).max(1));
-        sys::futex_wait(&WAKE, seen, timeout);
+        lifecycle::tick();
+        let mut timeout = lifecycle::TICK_NS;
+        if interval != 0 {
+            timeout = timeout.min(next_snapshot.saturating_sub(now).max(1));
+        }
+        sys::futex_wait(&WAKE, seen, Some(timeout));
     }
 }
 
+/// Writes a snapshot; allocations meanwhile read the clock themselves.
 fn snapshot(trigger: Trigger) {
+    lifecycle::stop_ticking();
     let n = SNAPSHOTS.fetch_add(1, Ordering::AcqRel) + 1;
     let _ = std::panic::catch_unwind(|| dump::write_snapshot(trigger, n));
 }

@@ -32,6 +32,9 @@ pub struct ThreadState {
     /// The capture's scratch and memo (`unwind::Space`), null until the
     /// thread's first capture.
     pub space: *mut core::ffi::c_void,
+    /// The thread's errno (`__errno_location`, which never changes for a
+    /// thread), null until first asked for ([`Busy::errno_slot`]).
+    errno_slot: *mut i32,
 }
 
 extern "C" {
@@ -70,6 +73,18 @@ impl Busy {
         // SAFETY: the pointer is this thread's own TLS block, valid for the
         // thread's lifetime, and `&mut self` keeps the borrow unique.
         unsafe { &mut *self.state }
+    }
+
+    /// Where the thread's errno lives: a hook saves it before recording
+    /// and restores it after, without a call to libc each time.
+    #[inline(always)]
+    pub fn errno_slot(&mut self) -> *mut i32 {
+        let state = self.state();
+        if state.errno_slot.is_null() {
+            // SAFETY: glibc's function for this thread's errno; no side effect.
+            state.errno_slot = unsafe { libc::__errno_location() };
+        }
+        state.errno_slot
     }
 }
 

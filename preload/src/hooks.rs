@@ -26,7 +26,9 @@ fn chosen(size: usize) -> bool {
 /// Records a successful allocation.
 #[inline]
 fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
-    let errno = sys::errno();
+    let errno_slot = busy.errno_slot();
+    // SAFETY: the thread's own errno.
+    let errno = unsafe { *errno_slot };
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let state = busy.state();
         let captured = unwind::capture(state, config::depth(), caller);
@@ -49,7 +51,8 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
     if ok.is_err() {
         lifecycle::fail("internal error while recording an allocation");
     }
-    sys::set_errno(errno);
+    // SAFETY: as above.
+    unsafe { *errno_slot = errno };
 }
 
 /// Forgets a block that is about to be freed; returns what was recorded.

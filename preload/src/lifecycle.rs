@@ -48,12 +48,39 @@ pub fn start_ns() -> u64 {
     START_NS.load(Ordering::Relaxed)
 }
 
-/// Tenths of a second since tracking started, from the kernel's coarse
-/// clock (a few nanoseconds through the vDSO): a block's allocation time.
+/// Tenths of a second since tracking started: a block's allocation time.
+/// Read from [`NOW_DS`] while the library's thread keeps it, else from the
+/// kernel's coarse clock (10 ns through the vDSO, a tenth of a traced
+/// malloc+free).
 #[inline]
 pub fn now_ds() -> u32 {
+    match NOW_DS.load(Ordering::Relaxed) {
+        NOT_KEPT => clock_ds(),
+        ds => ds,
+    }
+}
+
+/// Tenths of a second since tracking started, from the clock.
+fn clock_ds() -> u32 {
     let elapsed = sys::coarse_ns().saturating_sub(START_COARSE_NS.load(Ordering::Relaxed));
-    (elapsed / 100_000_000).min(u64::from(u32::MAX)) as u32
+    (elapsed / 100_000_000).min(u64::from(NOT_KEPT - 1)) as u32
+}
+
+/// [`now_ds`] as of the last [`tick`], or [`NOT_KEPT`].
+static NOW_DS: AtomicU32 = AtomicU32::new(NOT_KEPT);
+const NOT_KEPT: u32 = u32::MAX;
+/// How often the library's thread calls [`tick`] while it keeps the time.
+pub const TICK_NS: u64 = 100_000_000;
+
+/// The library's thread keeps the time (at least every [`TICK_NS`]).
+pub fn tick() {
+    NOW_DS.store(clock_ds(), Ordering::Relaxed);
+}
+
+/// The library's thread stops keeping the time (it is about to be busy, or
+/// gone after fork): allocations read the clock.
+pub fn stop_ticking() {
+    NOW_DS.store(NOT_KEPT, Ordering::Relaxed);
 }
 
 /// Whether the calling process is the one the library's state belongs to

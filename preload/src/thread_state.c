@@ -25,6 +25,7 @@ struct leaktrace_thread {
     int64_t sample_left;     /* bytes until the next sampled allocation (sampler.rs) */
     uint64_t rng;            /* xorshift state, 0 until seeded */
     void *space;             /* the capture's scratch and memo, mapped (unwind/space.rs) */
+    int *errno_slot;         /* __errno_location(), once asked for (guard.rs) */
 };
 
 /* Reached from Rust by an fs-relative load (guard.rs), hence global but
