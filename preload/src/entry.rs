@@ -17,11 +17,12 @@
 //! and the free of a block the filter rules out, go from the stub straight
 //! to the next allocator, with no call and no register saved. They do what
 //! `sampler::take` and `table::may_hold` do, and leave everything else to
-//! the hooks. They need no test of the mode: when every block is recorded
-//! the countdown stays 0 and every filter counter is set.
+//! the hooks. When every block is recorded the countdown stays 0, so
+//! `malloc` and `realloc` need no test of the mode; `free` tests it before
+//! it reads the filter (a random counter of 32 KiB, a cache miss per free).
 
 use crate::guard::{leaktrace_thread, ThreadState};
-use crate::{hooks, lifecycle, real, table};
+use crate::{config, hooks, lifecycle, real, table};
 use core::ffi::c_void;
 
 /// Defines the exported `$name` as a stub jumping to `$hook` with the entry
@@ -81,13 +82,15 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    // SAFETY: reads two statics and tail-jumps to the next allocator's
+    // SAFETY: reads three statics and tail-jumps to the next allocator's
     // free or to the hook with the argument and stack untouched.
     core::arch::naked_asm!(
+        // Every block recorded (or not initialised yet): the hook decides.
+        "cmp qword ptr [rip + {sample_bytes}], 0",
+        "je 2f",
         // The filter's counter for p (table::filter_of): 0 means nothing
-        // recorded lives at p. (Every counter is set when every block is
-        // recorded: the hook decides then. free(NULL) needs no test of its
-        // own: it goes wherever its counter says, and both ends accept it.)
+        // recorded lives at p. (free(NULL) needs no test of its own: it
+        // goes wherever its counter says, and both ends accept it.)
         "mov rax, rdi",
         "movabs rcx, {factor}",
         "imul rax, rcx",
@@ -99,6 +102,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         "2:",
         "jmp {hook}",
         next = sym real::FREE_FAST,
+        sample_bytes = sym config::SAMPLE_BYTES,
         factor = const table::HASH_FACTOR,
         shift = const table::FILTER_SHIFT,
         filter = sym table::FILTER,

@@ -119,9 +119,6 @@ fn init() {
         fail(&format!("{msg}{at}"));
     }));
     config::load();
-    if config::sample_bytes() == 0 {
-        table::filter_everything();
-    }
     PID.store(sys::getpid(), Ordering::Relaxed);
     if !config::follow() && is_exec_child() {
         STATE.store(OFF, Ordering::Release);

@@ -169,8 +169,7 @@ struct Padded(SpinLock<Stripe>);
 /// When sampling, a counting filter of the recorded blocks by address hash,
 /// so that the free of a block that was never recorded (nearly all of them)
 /// is decided by one load. Not kept when every block is recorded (it would
-/// only add a shared write to each operation): then every counter is set
-/// ([`filter_everything`]).
+/// only add a shared write to each operation), and then not read either.
 /// The free fast path in entry.rs computes the same index.
 pub(crate) static FILTER: [AtomicU32; FILTER_SIZE] = [const { AtomicU32::new(0) }; FILTER_SIZE];
 const FILTER_SIZE: usize = 1 << (64 - FILTER_SHIFT);
@@ -184,16 +183,6 @@ pub(crate) const HASH_FACTOR: u64 = 0x9e37_79b9_7f4a_7c15;
 #[inline(always)]
 fn filter_of(addr: u64) -> &'static AtomicU32 {
     &FILTER[(addr.wrapping_mul(HASH_FACTOR) >> FILTER_SHIFT) as usize]
-}
-
-/// When every block is recorded: marks every address in the filter, so that
-/// the free stub (entry.rs), which asks only the filter, sends every free
-/// to the hook. Called before tracking starts; never undone (the filter is
-/// not kept then).
-pub fn filter_everything() {
-    for counter in FILTER.iter() {
-        counter.store(1, Ordering::Relaxed);
-    }
 }
 
 /// Marks `addr` in the filter for good, so that its free always takes the
