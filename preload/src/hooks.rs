@@ -31,16 +31,11 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
     let errno = unsafe { *errno_slot };
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let state = busy.state();
-        let captured = unwind::capture(state, config::depth(), caller);
-        let id = match captured.id {
-            0 => {
-                let id = stacks::intern(captured.frames, captured.hash);
-                unwind::remember_id(state, id);
-                id
-            }
-            id => id,
+        let depth = config::depth();
+        let id = match unwind::recurring(state, depth, caller) {
+            Some(id) => id,
+            None => captured_id(state, depth, caller),
         };
-        unwind::note_stack(state, id);
         let size = size as u64;
         match table::insert(p as u64, size, id, lifecycle::now_ds()) {
             Inserted::New => stats::change(state, size as i64, 1),
@@ -53,6 +48,23 @@ fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
     }
     // SAFETY: as above.
     unsafe { *errno_slot = errno };
+}
+
+/// The stack id of a capture that is not a recurring stack: walked, and
+/// interned unless the thread just captured it.
+#[inline(never)]
+fn captured_id(state: &mut guard::ThreadState, depth: usize, caller: Caller) -> u32 {
+    let captured = unwind::capture(state, depth, caller);
+    let id = match captured.id {
+        0 => {
+            let id = stacks::intern(captured.frames, captured.hash);
+            unwind::remember_id(state, id);
+            id
+        }
+        id => id,
+    };
+    unwind::note_stack(state, id);
+    id
 }
 
 /// Forgets a block that is about to be freed; returns what was recorded.

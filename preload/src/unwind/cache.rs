@@ -24,20 +24,26 @@ use super::rules::{self, Rule};
 const SETS: usize = 32;
 const WAYS: usize = 4;
 /// Words checked at most per stack (two per frame with frame pointers,
-/// about one without): deeper stacks are not kept.
+/// about one without): deeper stacks are not kept. A multiple of
+/// [`CHUNK`].
 const MAX_WORDS: usize = 96;
+/// Words are checked four at a time; an entry's list is padded to a
+/// multiple of four with [`PAD`], so that one loop with no remainder does
+/// it (a second loop for the remainder cost a mispredicted exit).
+const CHUNK: usize = 4;
+/// A word that always holds 0: the padding checks it.
+static PAD: u64 = 0;
 
-/// One remembered starting frame and what its stack depends on.
+/// One remembered starting frame (its return address and stack pointer
+/// are in [`Cache::keys`]) and what its stack depends on.
 #[repr(C)]
 struct Entry {
-    pc: u64,
-    sp: u64,
     bp: u64,
     generation: u64,
     /// The readable top of the stack the walk was bounded by.
     hi: u64,
     id: u32,
-    /// Words to check; 0: only the key is known yet.
+    /// Words to check, a multiple of [`CHUNK`]; 0: only the key is known.
     words: u32,
     /// Whether the walk used the starting frame's RBP (else any RBP there
     /// gives the same stack: code without frame pointers keeps data in it).
@@ -49,10 +55,16 @@ struct Entry {
 /// The cache of one thread (in its `Space`); all zeros is empty.
 #[repr(C)]
 pub struct Cache {
+    /// Per set, each way's starting return address and stack pointer, in
+    /// one cache line: finding the way reads it alone.
+    keys: [Keys; SETS],
     entries: [[Entry; WAYS]; SETS],
     /// Per set, the way used last (the next one is replaced first).
     recent: [u8; SETS],
 }
+
+#[repr(C, align(64))]
+struct Keys([[u64; 2]; WAYS]);
 
 /// A capture's starting frame and the conditions of its walk.
 #[derive(Clone, Copy)]
@@ -86,19 +98,34 @@ fn uses_rbp(pc: u64) -> bool {
     }
 }
 
-impl Entry {
-    #[inline(always)]
-    fn is(&self, s: &Start) -> bool {
-        self.pc == s.pc && self.sp == s.sp && (self.bp == s.bp || !self.bp_matters)
-    }
-}
-
 impl Cache {
     /// Forgets everything (a space taken over from an exited thread).
     pub fn clear(&mut self) {
-        for e in self.entries.iter_mut().flatten() {
-            (e.pc, e.words) = (0, 0);
+        for keys in self.keys.iter_mut() {
+            *keys = Keys([[0; 2]; WAYS]);
         }
+        for e in self.entries.iter_mut().flatten() {
+            e.words = 0;
+        }
+    }
+
+    /// The way of `set` that holds the frame `s`.
+    #[inline(always)]
+    fn way(&self, set: usize, s: &Start) -> Option<usize> {
+        let mut ways = 0u32;
+        for (w, k) in self.keys[set].0.iter().enumerate() {
+            ways |= u32::from(k[0] == s.pc && k[1] == s.sp) << w;
+        }
+        // Ways of one frame differ by RBP, when it matters.
+        while ways != 0 {
+            let w = ways.trailing_zeros() as usize;
+            let e = &self.entries[set][w];
+            if e.bp == s.bp || !e.bp_matters {
+                return Some(w);
+            }
+            ways &= ways - 1;
+        }
+        None
     }
 
     /// The stack id of the stack starting at `s`, if it is the one
@@ -107,18 +134,22 @@ impl Cache {
     #[inline(always)]
     pub fn lookup(&mut self, s: &Start) -> Option<u32> {
         let set = set_of(s.pc, s.sp);
-        let way = self.entries[set].iter().position(|e| e.is(s))?;
+        let way = self.way(set, s)?;
         let e = &self.entries[set][way];
         if e.words == 0 || e.generation != s.generation || e.hi != s.hi {
             return None;
         }
+        let check = &e.check[..(e.words as usize).min(MAX_WORDS)];
         let mut diff = 0;
-        for &[addr, value] in &e.check[..e.words as usize] {
-            // SAFETY: the walk that filled the entry read each word, bounds-
-            // checked, between its starting frame's return-address slot
-            // (`s.sp - 8`, above the current stack pointer) and `s.hi`, the
-            // top of this same readable stack.
-            diff |= unsafe { (addr as *const u64).read() } ^ value;
+        for chunk in check.chunks_exact(CHUNK) {
+            for &[addr, value] in chunk {
+                // SAFETY: the walk that filled the entry read each word,
+                // bounds-checked, between its starting frame's
+                // return-address slot (`s.sp - 8`, above the current stack
+                // pointer) and `s.hi`, the top of this same readable stack;
+                // or it is `PAD`.
+                diff |= unsafe { (addr as *const u64).read() } ^ value;
+            }
         }
         if diff != 0 {
             return None;
@@ -132,14 +163,15 @@ impl Cache {
     /// second time in a row.
     pub fn note(&mut self, s: &Start, memo: &Memo, id: u32) {
         let set = set_of(s.pc, s.sp);
-        let way = match self.entries[set].iter().position(|e| e.is(s)) {
+        let way = match self.way(set, s) {
             Some(way) => way,
             None => {
                 // A new key replaces the way after the one used last, unfilled
                 // (its frame pointer is compared once it is filled).
                 let way = (self.recent[set] as usize + 1) % WAYS;
+                self.keys[set].0[way] = [s.pc, s.sp];
                 let e = &mut self.entries[set][way];
-                (e.pc, e.sp, e.bp, e.words, e.bp_matters) = (s.pc, s.sp, s.bp, 0, false);
+                (e.bp, e.words, e.bp_matters) = (s.bp, 0, false);
                 self.recent[set] = way as u8;
                 return;
             }
@@ -181,6 +213,10 @@ impl Cache {
         }
         if n == 0 || n > MAX_WORDS {
             return; // nothing to check (a one-frame stack), or too deep
+        }
+        while n % CHUNK != 0 {
+            e.check[n] = [&PAD as *const u64 as u64, 0];
+            n += 1;
         }
         e.generation = s.generation;
         e.hi = s.hi;

@@ -70,6 +70,54 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
     capture_with(state, depth, caller, true)
 }
 
+/// The id of the calling thread's stack from `caller` when it is one of the
+/// thread's recurring stacks ([`cache`]), as [`capture`] would find it: the
+/// common case, kept apart so that the hook does a few loads and compares
+/// and no call. `None`: capture (on the thread's first capture, after a
+/// module change, on another stack than its own, or for another stack).
+#[inline(always)]
+pub fn recurring(state: &mut ThreadState, depth: usize, caller: Caller) -> Option<u32> {
+    let sp: u64;
+    // SAFETY: reads one register; touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "mov {sp}, rsp",
+            sp = out(reg) sp,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    let hi = state.stack_hi;
+    // The conditions under which `capture_with` reads the caller's frame
+    // from the thread's own known stack and asks the cache.
+    if depth.min(MAX_DEPTH) < MEMO_MIN_DEPTH
+        || state.stack_known == 0
+        || sp < state.stack_lo
+        || caller.sp < sp
+        || caller.sp.saturating_add(16) > hi
+        || caller.sp & 7 != 0
+        || modules::is_dirty()
+    {
+        return None;
+    }
+    let space = space::existing(state)?;
+    // SAFETY: an aligned word between the stack pointer and the top of the
+    // thread's own stack, which is mapped (checked above).
+    let pc = unsafe { (caller.sp as *const u64).read_volatile() };
+    if pc == 0 {
+        return None;
+    }
+    let key = cache::Start {
+        pc,
+        sp: caller.sp + 8,
+        bp: caller.bp,
+        generation: rules::GENERATION.load(core::sync::atomic::Ordering::Relaxed),
+        hi,
+    };
+    let id = space.cache.lookup(&key)?;
+    space.pending = false;
+    Some(id)
+}
+
 /// As [`capture`], but always walking, so that [`last_capture`] describes
 /// this stack.
 pub fn capture_walked(state: &mut ThreadState, depth: usize, caller: Caller) -> Captured<'_> {
