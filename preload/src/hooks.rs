@@ -23,9 +23,15 @@ fn chosen(size: usize) -> bool {
     mean == 0 || guard::with_state(|state| sampler::take(state, size, mean))
 }
 
-/// Records a successful allocation.
-#[inline]
+/// Records a successful allocation (out of line: the hooks but `malloc`).
+#[inline(never)]
 fn after_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
+    record_alloc(busy, p, size, caller);
+}
+
+/// Records a successful allocation.
+#[inline(always)]
+fn record_alloc(busy: &mut Busy, p: *mut c_void, size: usize, caller: Caller) {
     let errno_slot = busy.errno_slot();
     // SAFETY: the thread's own errno.
     let errno = unsafe { *errno_slot };
@@ -70,7 +76,7 @@ fn captured_id(state: &mut guard::ThreadState, depth: usize, caller: Caller) -> 
 /// Forgets a block that is about to be freed; returns what was recorded.
 /// Makes no system call (a contended stripe lock yields, which cannot
 /// fail), so errno is untouched but on an internal failure.
-#[inline]
+#[inline(always)]
 fn before_free(busy: &mut Busy, p: *mut c_void) -> Option<table::Recorded> {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let found = table::remove(p as u64);
@@ -97,17 +103,6 @@ fn allocate(size: usize, caller: Caller, real: impl FnOnce() -> *mut c_void) -> 
     if !chosen(size) {
         return real();
     }
-    allocate_recorded(size, caller, real)
-}
-
-/// The recording side of `allocate`, out of line so that an allocation
-/// sampling passes over is a countdown and a tail call to the allocator.
-#[inline(never)]
-fn allocate_recorded(
-    size: usize,
-    caller: Caller,
-    real: impl FnOnce() -> *mut c_void,
-) -> *mut c_void {
     let Some(mut busy) = lifecycle::enter() else {
         return real();
     };
@@ -118,26 +113,32 @@ fn allocate_recorded(
     p
 }
 
+/// `malloc`, the most frequent: one function, with the recording inline.
+/// (An allocation sampling passes over never gets here: the entry stub
+/// sends it to the next allocator.)
 pub unsafe extern "C" fn malloc(size: usize, sp: u64, bp: u64) -> *mut c_void {
-    allocate(size, Caller { sp, bp }, || real::malloc(size))
+    if !chosen(size) {
+        return real::malloc(size);
+    }
+    let Some(mut busy) = lifecycle::enter() else {
+        return real::malloc(size);
+    };
+    let p = real::malloc(size);
+    if !p.is_null() {
+        record_alloc(&mut busy, p, size, Caller { sp, bp });
+    }
+    p
 }
 
-/// `free` past the sampling fast path of its entry stub (entry.rs).
+/// `free` past its entry stub (entry.rs), which sent a block the sampling
+/// filter rules out straight to the next allocator.
 pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    // Nothing recorded can be at `p`: no need to enter the library.
     if !table::may_hold(p as u64) {
         return real::free(p);
     }
-    free_recorded(p);
-}
-
-/// The recording side of `free`, out of line for the same reason as
-/// `allocate_recorded`.
-#[inline(never)]
-unsafe fn free_recorded(p: *mut c_void) {
     let mut busy = lifecycle::enter();
     if let Some(b) = busy.as_mut() {
         before_free(b, p);
