@@ -1,8 +1,8 @@
 //! The malloc family, as the program sees it.
 //!
-//! The allocation functions are entered through the stubs of [`entry`]
-//! (crate::entry), which add where the program called from (`sp`, `bp`);
-//! `free`, `malloc_usable_size` and `dlclose` are exported from here. Every
+//! The allocation functions and `free` are entered through the stubs of
+//! [`entry`](crate::entry), which add where the program called from (`sp`,
+//! `bp`); `malloc_usable_size` and `dlclose` are exported from here. Every
 //! hook forwards to the next allocator and returns exactly what it
 //! returned, with the same errno. Recording happens with the thread's guard
 //! held and under `catch_unwind`; errno is saved around it.
