@@ -23,10 +23,11 @@ use super::rules::{self, Rule};
 
 const SETS: usize = 32;
 const WAYS: usize = 4;
-/// Words checked at most per stack (two per frame with frame pointers,
-/// about one without): deeper stacks are not kept. A multiple of
-/// [`CHUNK`].
-const MAX_WORDS: usize = 96;
+/// Frame-pointer links checked at most per stack (see [`Entry::link`]).
+const MAX_LINKS: usize = 48;
+/// Other words checked at most per stack (about one a frame without frame
+/// pointers): deeper stacks are not kept. A multiple of [`CHUNK`].
+const MAX_WORDS: usize = 64;
 /// Words are checked four at a time; an entry's list is padded to a
 /// multiple of four with [`PAD`], so that one loop with no remainder does
 /// it (a second loop for the remainder cost a mispredicted exit).
@@ -42,15 +43,34 @@ struct Entry {
     generation: u64,
     /// The readable top of the stack the walk was bounded by.
     hi: u64,
+    /// Where the first link lies.
+    link_at: u64,
     id: u32,
-    /// Words to check, a multiple of [`CHUNK`]; 0: only the key is known.
+    /// Links to check.
+    links: u32,
+    /// Words to check, a multiple of [`CHUNK`].
     words: u32,
+    /// Whether the words are known (else only the key is).
+    filled: bool,
     /// Whether the walk used the starting frame's RBP (else any RBP there
     /// gives the same stack: code without frame pointers keeps data in it).
     bp_matters: bool,
-    /// Each word's address and the value it must hold.
+    /// The innermost frames that a frame-pointer prologue saved, innermost
+    /// first: the two adjacent slots the walk read for each (the caller's
+    /// RBP, then the return address). In such a chain each saved RBP is
+    /// where the next frame's slots lie, so only the values are kept (the
+    /// first address is `link_at`), and each frame is one 16-byte compare:
+    /// half the memory and fewer than half the instructions of checking the
+    /// two words as `check` does.
+    link: [Link; MAX_LINKS],
+    /// Every other word's address and the value it must hold.
     check: [[u64; 2]; MAX_WORDS],
 }
+
+/// A saved RBP and a return address, as they lie on the stack.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Link([u64; 2]);
 
 /// The cache of one thread (in its `Space`); all zeros is empty.
 #[repr(C)]
@@ -98,6 +118,31 @@ fn uses_rbp(pc: u64) -> bool {
     }
 }
 
+/// Whether each link still lies on the stack: the first at `at`, each
+/// next one at the RBP the one before it saved.
+///
+/// # Safety
+/// The 16 bytes at each link's address are readable.
+#[inline(always)]
+unsafe fn links_hold(mut at: u64, links: &[Link]) -> bool {
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_load_si128, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_setzero_si128, _mm_xor_si128,
+    };
+    // SAFETY: SSE2 is part of x86-64; the caller vouches for the stack
+    // reads, and a `Link` is 16-byte aligned.
+    unsafe {
+        let mut differ = _mm_setzero_si128();
+        for link in links {
+            let found = _mm_loadu_si128(at as *const __m128i);
+            let want = _mm_load_si128(link.0.as_ptr().cast());
+            differ = _mm_or_si128(differ, _mm_xor_si128(found, want));
+            at = link.0[0];
+        }
+        _mm_movemask_epi8(_mm_cmpeq_epi8(differ, _mm_setzero_si128())) == 0xffff
+    }
+}
+
 impl Cache {
     /// Forgets everything (a space taken over from an exited thread).
     pub fn clear(&mut self) {
@@ -105,7 +150,7 @@ impl Cache {
             *keys = Keys([[0; 2]; WAYS]);
         }
         for e in self.entries.iter_mut().flatten() {
-            e.words = 0;
+            e.filled = false;
         }
     }
 
@@ -136,11 +181,15 @@ impl Cache {
         let set = set_of(s.pc, s.sp);
         let way = self.way(set, s)?;
         let e = &self.entries[set][way];
-        if e.words == 0 || e.generation != s.generation || e.hi != s.hi {
+        if !e.filled || e.generation != s.generation || e.hi != s.hi {
             return None;
         }
+        let links = &e.link[..(e.links as usize).min(MAX_LINKS)];
+        // SAFETY: the walk that filled the entry read each link's two slots
+        // (as for the words below).
+        let links_hold = unsafe { links_hold(e.link_at, links) };
         let check = &e.check[..(e.words as usize).min(MAX_WORDS)];
-        let mut diff = 0;
+        let mut diff = u64::from(!links_hold);
         for chunk in check.chunks_exact(CHUNK) {
             for &[addr, value] in chunk {
                 // SAFETY: the walk that filled the entry read each word,
@@ -171,14 +220,50 @@ impl Cache {
                 let way = (self.recent[set] as usize + 1) % WAYS;
                 self.keys[set].0[way] = [s.pc, s.sp];
                 let e = &mut self.entries[set][way];
-                (e.bp, e.words, e.bp_matters) = (s.bp, 0, false);
+                (e.bp, e.filled, e.bp_matters) = (s.bp, false, false);
                 self.recent[set] = way as u8;
                 return;
             }
         };
         self.recent[set] = way as u8;
         let e = &mut self.entries[set][way];
-        e.words = 0;
+        e.filled = false;
+        // Which saved-RBP slots the walk went on to use: frame m's RBP is
+        // used by its own step when its rule takes the CFA from RBP, and
+        // flows into its caller unless the caller's RBP was restored from a
+        // slot. Code built without frame pointers saves RBP as an ordinary
+        // register, whose value (program data) changes from call to call
+        // without changing the stack.
+        let start = memo.start();
+        let mut uses_slot = [false; REMEMBERED];
+        let mut caller_needs_bp = false;
+        for m in (start + 1..REMEMBERED).rev() {
+            let restored = memo.slot[m] != memo.sp[m] - 8;
+            let needs_bp = uses_rbp(memo.pc[m]) || caller_needs_bp;
+            uses_slot[m] = restored && needs_bp;
+            caller_needs_bp = needs_bp && !restored;
+        }
+        let bp_matters = uses_rbp(memo.pc[start]) || caller_needs_bp;
+        // The innermost frames saved by a frame-pointer prologue (their RBP
+        // slot right below the return address), each at the RBP the frame
+        // inside it restored: links.
+        let mut links = 0;
+        let mut m = start + 1;
+        let link_at = if m < REMEMBERED { memo.slot[m] } else { 0 };
+        let mut at = link_at;
+        while m < REMEMBERED
+            && links < MAX_LINKS
+            && uses_slot[m]
+            && memo.slot[m] == at
+            && memo.slot[m] == memo.sp[m] - 16
+        {
+            e.link[links] = Link([memo.saved[m], memo.pc[m]]);
+            at = memo.saved[m];
+            links += 1;
+            m += 1;
+        }
+        // The other frames' words: each return address and each saved RBP
+        // the walk used, then the word that ended the walk.
         let mut n = 0;
         let mut push = |addr: u64, value: u64| {
             if n < MAX_WORDS {
@@ -186,32 +271,16 @@ impl Cache {
             }
             n += 1;
         };
-        // Every return address, and each saved RBP whose value the walk
-        // went on to use: frame m's RBP is used by its own step when its
-        // rule takes the CFA from RBP, and flows into its caller unless the
-        // caller's RBP was restored from a slot. Code built without frame
-        // pointers saves RBP as an ordinary register, whose value (program
-        // data) changes from call to call without changing the stack.
-        let start = memo.start();
-        let mut caller_needs_bp = false;
-        for m in (start + 1..REMEMBERED).rev() {
-            let ra_at = memo.sp[m] - 8;
-            push(ra_at, memo.pc[m]);
-            let restored = memo.slot[m] != ra_at;
-            let needs_bp = uses_rbp(memo.pc[m]) || caller_needs_bp;
-            if restored && needs_bp {
+        for m in (m..REMEMBERED).rev() {
+            push(memo.sp[m] - 8, memo.pc[m]);
+            if uses_slot[m] {
                 push(memo.slot[m], memo.saved[m]);
             }
-            caller_needs_bp = needs_bp && !restored;
         }
-        let bp_matters = uses_rbp(memo.pc[start]) || caller_needs_bp;
         if memo.end_slot != 0 {
-            if n < MAX_WORDS {
-                e.check[n] = [memo.end_slot, 0];
-            }
-            n += 1;
+            push(memo.end_slot, 0);
         }
-        if n == 0 || n > MAX_WORDS {
+        if n + links == 0 || n > MAX_WORDS {
             return; // nothing to check (a one-frame stack), or too deep
         }
         while n % CHUNK != 0 {
@@ -221,8 +290,11 @@ impl Cache {
         e.generation = s.generation;
         e.hi = s.hi;
         e.id = id;
+        e.link_at = link_at;
+        e.links = links as u32;
         e.words = n as u32;
         (e.bp, e.bp_matters) = (s.bp, bp_matters);
+        e.filled = true;
     }
 }
 
