@@ -365,4 +365,48 @@ mod tests {
         cache.clear();
         assert_eq!(cache.lookup(&s), None);
     }
+
+    #[test]
+    fn a_frame_pointer_chain_is_checked_link_by_link() {
+        // Three frames with frame pointers: the starting frame's RBP is
+        // &words[1], where its caller's RBP (&words[3]) and return address
+        // lie; that caller saved its own caller's RBP and return address at
+        // words[3] and words[4]; words[5] is the zero that ended the walk.
+        let mut words = [0x1111u64, 0, 0x2222, 0x7000, 0x3333, 0, 0, 0];
+        let base = words.as_mut_ptr() as u64;
+        words[1] = base + 24;
+        let mut memo = zeroed::<Memo>();
+        let start = REMEMBERED - 3;
+        memo.len = 3;
+        (memo.pc[start], memo.sp[start], memo.bp[start]) = (0x1111, base + 8, base + 8);
+        let (f1, f2) = (start + 1, start + 2);
+        (memo.pc[f1], memo.sp[f1]) = (0x2222, base + 24);
+        (memo.slot[f1], memo.saved[f1]) = (base + 8, base + 24);
+        (memo.pc[f2], memo.sp[f2]) = (0x3333, base + 40);
+        (memo.slot[f2], memo.saved[f2]) = (base + 24, 0x7000);
+        memo.end_slot = base + 40;
+        let s = Start {
+            pc: 0x1111,
+            sp: base + 8,
+            bp: base + 8,
+            generation: 1,
+            hi: base + 64,
+        };
+        let mut cache = zeroed::<Cache>();
+        cache.note(&s, &memo, 7);
+        cache.note(&s, &memo, 7);
+        let e = &cache.entries[set_of(s.pc, s.sp)][cache.way(set_of(s.pc, s.sp), &s).unwrap()];
+        assert_eq!((e.links, e.link_at), (2, base + 8), "both frames are links");
+        assert_eq!(e.words as usize, CHUNK, "the end word, padded");
+        assert_eq!(cache.lookup(&s), Some(7));
+        for i in 1..6 {
+            let kept = words[i];
+            words[i] ^= 0x100;
+            core::hint::black_box(&mut words);
+            assert_eq!(cache.lookup(&s), None, "word {i} changed");
+            words[i] = kept;
+            core::hint::black_box(&mut words);
+        }
+        assert_eq!(cache.lookup(&s), Some(7));
+    }
 }
