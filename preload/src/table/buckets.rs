@@ -12,8 +12,8 @@
 //!
 //! The masks sit apart from the buckets, two bytes each, so that a bucket
 //! is exactly a line of four 16-byte entries; they are 1/32 of the table
-//! and stay in cache. The table grows by half when 7/9 full, so it is
-//! 52–78 % full: a live block costs 21–32 bytes.
+//! and stay in cache. The table grows by half when 4/5 full, so it is
+//! 53–80 % full: a live block costs 21–31 bytes.
 
 use super::entry::{key, Entry, ADDR_MASK};
 use crate::sys;
@@ -113,7 +113,7 @@ pub struct Buckets {
     /// Home buckets.
     count: usize,
     len: usize,
-    /// The most entries before the table grows (7/9 of its home slots).
+    /// The most entries before the table grows (4/5 of its home slots).
     limit: usize,
 }
 
@@ -300,7 +300,7 @@ impl Buckets {
             hops: unsafe { mem.cast::<u8>().add((count + HOPS) * 64).cast() },
             count,
             len: 0,
-            limit: count * SLOTS * 7 / 9,
+            limit: count * SLOTS * 4 / 5,
         })
     }
 

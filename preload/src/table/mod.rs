@@ -3,8 +3,8 @@
 //! Split over `STRIPES` hash tables ([`buckets`]), each under its own spin
 //! lock (on its own cache line) and chosen by a hash of the address, so
 //! threads only meet when they touch the same stripe at the same moment.
-//! An entry is 16 bytes ([`entry`]); a table is 52–78 % full, so a live
-//! block costs 21–32 bytes. Each stripe keeps its own counters, updated
+//! An entry is 16 bytes ([`entry`]); a table is 53–80 % full, so a live
+//! block costs 21–31 bytes. Each stripe keeps its own counters, updated
 //! under its lock, so the hot path shares no counter between threads.
 
 mod buckets;

@@ -23,7 +23,8 @@ use super::rules::{self, Rule};
 
 const SETS: usize = 32;
 const WAYS: usize = 4;
-/// Frame-pointer links checked at most per stack (see [`Entry::link`]).
+/// Frame-pointer links checked at most per stack, with their padding (see
+/// [`Entry::link`]). A multiple of [`CHUNK`].
 const MAX_LINKS: usize = 48;
 /// Other words checked at most per stack (about one a frame without frame
 /// pointers): deeper stacks are not kept. A multiple of [`CHUNK`].
@@ -61,7 +62,8 @@ struct Entry {
     /// where the next frame's slots lie, so only the values are kept (the
     /// first address is `link_at`), and each frame is one 16-byte compare:
     /// half the memory and fewer than half the instructions of checking the
-    /// two words as `check` does.
+    /// two words as `check` does. Padded in front to a multiple of
+    /// [`CHUNK`] with links that check themselves (see `note`).
     link: [Link; MAX_LINKS],
     /// Every other word's address and the value it must hold.
     check: [[u64; 2]; MAX_WORDS],
@@ -133,11 +135,13 @@ unsafe fn links_hold(mut at: u64, links: &[Link]) -> bool {
     // reads, and a `Link` is 16-byte aligned.
     unsafe {
         let mut differ = _mm_setzero_si128();
-        for link in links {
-            let found = _mm_loadu_si128(at as *const __m128i);
-            let want = _mm_load_si128(link.0.as_ptr().cast());
-            differ = _mm_or_si128(differ, _mm_xor_si128(found, want));
-            at = link.0[0];
+        for chunk in links.chunks_exact(CHUNK) {
+            for link in chunk {
+                let found = _mm_loadu_si128(at as *const __m128i);
+                let want = _mm_load_si128(link.0.as_ptr().cast());
+                differ = _mm_or_si128(differ, _mm_xor_si128(found, want));
+                at = link.0[0];
+            }
         }
         _mm_movemask_epi8(_mm_cmpeq_epi8(differ, _mm_setzero_si128())) == 0xffff
     }
@@ -186,7 +190,8 @@ impl Cache {
         }
         let links = &e.link[..(e.links as usize).min(MAX_LINKS)];
         // SAFETY: the walk that filled the entry read each link's two slots
-        // (as for the words below).
+        // (as for the words below), but for the pads, which lie in the
+        // entry.
         let links_hold = unsafe { links_hold(e.link_at, links) };
         let check = &e.check[..(e.words as usize).min(MAX_WORDS)];
         let mut diff = u64::from(!links_hold);
@@ -247,21 +252,40 @@ impl Cache {
         // The innermost frames saved by a frame-pointer prologue (their RBP
         // slot right below the return address), each at the RBP the frame
         // inside it restored: links.
-        let mut links = 0;
+        let mut real = 0;
         let mut m = start + 1;
-        let link_at = if m < REMEMBERED { memo.slot[m] } else { 0 };
-        let mut at = link_at;
+        let first = if m < REMEMBERED { memo.slot[m] } else { 0 };
+        let mut at = first;
         while m < REMEMBERED
-            && links < MAX_LINKS
+            && real <= MAX_LINKS - CHUNK
             && uses_slot[m]
             && memo.slot[m] == at
             && memo.slot[m] == memo.sp[m] - 16
         {
-            e.link[links] = Link([memo.saved[m], memo.pc[m]]);
             at = memo.saved[m];
-            links += 1;
+            real += 1;
             m += 1;
         }
+        // Padded in front to a multiple of four, like the words, so that
+        // one loop with no remainder checks them: a pad lies in the entry
+        // itself and holds what it expects, the address of the next link.
+        let pads = (CHUNK - real % CHUNK) % CHUNK;
+        for j in 0..pads {
+            let next = match j + 1 < pads {
+                true => &e.link[j + 1] as *const Link as u64,
+                false => first,
+            };
+            e.link[j] = Link([next, 0]);
+        }
+        for i in 0..real {
+            let f = start + 1 + i;
+            e.link[pads + i] = Link([memo.saved[f], memo.pc[f]]);
+        }
+        let link_at = match pads {
+            0 => first,
+            _ => &e.link[0] as *const Link as u64,
+        };
+        let links = pads + real;
         // The other frames' words: each return address and each saved RBP
         // the walk used, then the word that ended the walk.
         let mut n = 0;
@@ -396,7 +420,13 @@ mod tests {
         cache.note(&s, &memo, 7);
         cache.note(&s, &memo, 7);
         let e = &cache.entries[set_of(s.pc, s.sp)][cache.way(set_of(s.pc, s.sp), &s).unwrap()];
-        assert_eq!((e.links, e.link_at), (2, base + 8), "both frames are links");
+        // Both frames are links, after two pads that lead to the first.
+        assert_eq!(e.links, 4);
+        assert_eq!(e.link_at, &e.link[0] as *const Link as u64);
+        assert_eq!(e.link[0].0, [&e.link[1] as *const Link as u64, 0]);
+        assert_eq!(e.link[1].0, [base + 8, 0]);
+        assert_eq!(e.link[2].0, [base + 24, 0x2222]);
+        assert_eq!(e.link[3].0, [0x7000, 0x3333]);
         assert_eq!(e.words as usize, CHUNK, "the end word, padded");
         assert_eq!(cache.lookup(&s), Some(7));
         for i in 1..6 {
