@@ -9,7 +9,7 @@ pub const DEFAULT_DEPTH: usize = 64;
 
 static DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_DEPTH);
 /// Mean bytes between samples (`LEAKTRACE_SAMPLE`); 0 records everything.
-pub(crate) static SAMPLE_BYTES: AtomicU64 = AtomicU64::new(0);
+static SAMPLE_BYTES: AtomicU64 = AtomicU64::new(0);
 /// The snapshot signal (`LEAKTRACE_SIGNAL`); 0 for none.
 static SIGNAL: AtomicI32 = AtomicI32::new(libc::SIGUSR1);
 /// Nanoseconds between periodic snapshots (`LEAKTRACE_INTERVAL`); 0 for none.

@@ -18,12 +18,14 @@
 //! to the next allocator, with no call and no register saved. They do what
 //! `sampler::take` and `table::may_hold` do, and leave everything else to
 //! the hooks. When every block is recorded the countdown stays 0, so
-//! `malloc` and `realloc` need no test of the mode; `free` tests it before
-//! it reads the filter (a random counter of 32 KiB, a cache miss per free).
+//! `malloc` and `realloc` need no test of the mode; `free` jumps to the
+//! filter's stub only when sampling (the filter, a random counter of
+//! 32 KiB, would be a cache miss per free when every block is recorded).
 
 use crate::guard::{leaktrace_thread, ThreadState};
-use crate::{config, hooks, lifecycle, real, table};
+use crate::{hooks, lifecycle, real, table};
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Defines the exported `$name` as a stub jumping to `$hook` with the entry
 /// stack pointer in `$sp` and RBP in `$bp` (the argument registers after the
@@ -78,16 +80,40 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     )
 }
 
-/// `free`; see the module documentation.
+/// `free`: one indirect jump, to [`hooks::free`] when every block is
+/// recorded (and until initialisation), to [`free_sampled`] when sampling.
+/// A constant target is predicted; testing the mode here instead cost two
+/// instructions in both modes, and reading the filter when every block is
+/// recorded a cache miss per free.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    // SAFETY: reads three statics and tail-jumps to the next allocator's
+    // SAFETY: reads one static and tail-jumps to a function taking the same
+    // argument, with the argument and stack untouched.
+    core::arch::naked_asm!(
+        "jmp qword ptr [rip + {route}]",
+        route = sym FREE_ROUTE,
+    )
+}
+
+/// Where [`free`] goes.
+static FREE_ROUTE: AtomicPtr<c_void> =
+    AtomicPtr::new(hooks::free as unsafe extern "C" fn(*mut c_void) as *mut c_void);
+
+/// Sends `free` through the sampling filter (before tracking starts).
+pub fn route_free_through_filter() {
+    FREE_ROUTE.store(
+        free_sampled as unsafe extern "C" fn(*mut c_void) as *mut c_void,
+        Ordering::Release,
+    );
+}
+
+/// `free` when sampling; see the module documentation.
+#[unsafe(naked)]
+unsafe extern "C" fn free_sampled(p: *mut c_void) {
+    // SAFETY: reads two statics and tail-jumps to the next allocator's
     // free or to the hook with the argument and stack untouched.
     core::arch::naked_asm!(
-        // Every block recorded (or not initialised yet): the hook decides.
-        "cmp qword ptr [rip + {sample_bytes}], 0",
-        "je 2f",
         // The filter's counter for p (table::filter_of): 0 means nothing
         // recorded lives at p. (free(NULL) needs no test of its own: it
         // goes wherever its counter says, and both ends accept it.)
@@ -102,7 +128,6 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         "2:",
         "jmp {hook}",
         next = sym real::FREE_FAST,
-        sample_bytes = sym config::SAMPLE_BYTES,
         factor = const table::HASH_FACTOR,
         shift = const table::FILTER_SHIFT,
         filter = sym table::FILTER,

@@ -119,6 +119,10 @@ fn init() {
         fail(&format!("{msg}{at}"));
     }));
     config::load();
+    #[cfg(not(test))]
+    if config::sample_bytes() != 0 {
+        crate::entry::route_free_through_filter();
+    }
     PID.store(sys::getpid(), Ordering::Relaxed);
     if !config::follow() && is_exec_child() {
         STATE.store(OFF, Ordering::Release);
