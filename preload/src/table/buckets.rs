@@ -260,9 +260,11 @@ impl Buckets {
         self.len -= 1;
         if b != home {
             let left = *self.bucket(b);
-            let shares_home = (0..SLOTS)
-                .map(|i| left.get(i))
-                .any(|e| e.a != 0 && self.home(super::hash(e.addr())) == home);
+            let mut shares_home = false;
+            for i in 0..SLOTS {
+                let e = left.get(i);
+                shares_home |= e.a != 0 && self.home(super::hash(e.addr())) == home;
+            }
             if !shares_home {
                 *self.hops(home) &= !(1 << (b - home - 1));
             }
