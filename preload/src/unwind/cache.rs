@@ -88,29 +88,6 @@ pub struct Cache {
 #[repr(C, align(64))]
 struct Keys([[u64; 2]; WAYS]);
 
-impl Keys {
-    /// The ways whose key is (`pc`, `sp`), as bits: one SSE2 compare a way
-    /// and no branch (compiled as compares and branches, the search
-    /// mispredicted whenever the way differed from the last time).
-    #[inline(always)]
-    fn matching(&self, pc: u64, sp: u64) -> u32 {
-        use core::arch::x86_64::{
-            _mm_cmpeq_epi32, _mm_load_si128, _mm_movemask_epi8, _mm_set_epi64x,
-        };
-        // SAFETY: SSE2 is part of x86-64; each key is 16-byte aligned (the
-        // keys are 64-byte aligned, 16 bytes each).
-        unsafe {
-            let want = _mm_set_epi64x(sp as i64, pc as i64);
-            let mut ways = 0;
-            for (w, key) in self.0.iter().enumerate() {
-                let same = _mm_cmpeq_epi32(_mm_load_si128(key.as_ptr().cast()), want);
-                ways |= u32::from(_mm_movemask_epi8(same) == 0xffff) << w;
-            }
-            ways
-        }
-    }
-}
-
 /// A capture's starting frame and the conditions of its walk.
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -184,7 +161,10 @@ impl Cache {
     /// The way of `set` that holds the frame `s`.
     #[inline(always)]
     fn way(&self, set: usize, s: &Start) -> Option<usize> {
-        let mut ways = self.keys[set].matching(s.pc, s.sp);
+        let mut ways = 0u32;
+        for (w, k) in self.keys[set].0.iter().enumerate() {
+            ways |= u32::from(k[0] == s.pc && k[1] == s.sp) << w;
+        }
         // Ways of one frame differ by RBP, when it matters.
         while ways != 0 {
             let w = ways.trailing_zeros() as usize;

@@ -77,15 +77,7 @@ pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Capture
 /// module change, on another stack than its own, or for another stack).
 #[inline(always)]
 pub fn recurring(state: &mut ThreadState, depth: usize, caller: Caller) -> Option<u32> {
-    let sp: u64;
-    // SAFETY: reads one register; touches no memory.
-    unsafe {
-        core::arch::asm!(
-            "mov {sp}, rsp",
-            sp = out(reg) sp,
-            options(nomem, nostack, preserves_flags)
-        );
-    }
+    let sp = stack_pointer();
     let hi = state.stack_hi;
     // The conditions under which `capture_with` reads the caller's frame
     // from the thread's own known stack and asks the cache.
@@ -131,15 +123,7 @@ fn capture_with(
     caller: Caller,
     cached: bool,
 ) -> Captured<'_> {
-    let sp: u64;
-    // SAFETY: reads one register; touches no memory.
-    unsafe {
-        core::arch::asm!(
-            "mov {sp}, rsp",
-            sp = out(reg) sp,
-            options(nomem, nostack, preserves_flags)
-        );
-    }
+    let sp = stack_pointer();
     if state.stack_known == 0 {
         learn_stack_bounds(state, sp);
     }
@@ -246,6 +230,21 @@ fn capture_with(
             computed(&fresh.pc[..n.min(depth)])
         }
     }
+}
+
+/// The current stack pointer.
+#[inline(always)]
+fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: reads one register; touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "mov {sp}, rsp",
+            sp = out(reg) sp,
+            options(nomem, nostack, preserves_flags)
+        );
+    }
+    sp
 }
 
 /// No frames.
