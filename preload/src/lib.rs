@@ -17,12 +17,14 @@
 //!   the `.eh_frame_hdr` of each loaded module ([`modules`]), compiled once
 //!   per return address into a tiny rule kept in a lock-free cache, so code
 //!   built without frame pointers (Debian's libc and libstdc++) unwinds as
-//!   cheaply as code with them.
+//!   cheaply as code with them; a stack the thread allocated from before is
+//!   found again by checking the words its walk read, without walking.
 //! - [`stacks`] interns stacks: each distinct stack is stored once and named
 //!   by a 32-bit id.
 //! - [`table`] maps each live block's address to its size and stack id, in
-//!   many independently locked stripes; [`stats`] keeps the live and peak
-//!   figures without a shared counter on the hot path.
+//!   many independently locked stripes of bucketed hash tables; [`stats`]
+//!   keeps the live and peak figures without a shared counter on the hot
+//!   path.
 //! - [`sampler`] picks, with `LEAKTRACE_SAMPLE`, the allocations to record
 //!   by bytes, so production runs pay for a small fraction of them.
 //! - [`dump`] writes the dump file (format: the `leaktrace-format` crate) at
@@ -30,7 +32,7 @@
 //! - [`signals`] takes snapshot requests and fatal signals without taking
 //!   the program's handlers away; [`dumper`] is the library's own thread,
 //!   which writes snapshots and the final dump of a process killed by a
-//!   signal; [`snapshot_mask`] says whether it takes the snapshot signal.
+//!   signal, and keeps the time allocations are stamped with; [`snapshot_mask`] says whether it takes the snapshot signal.
 //!   [`lifecycle`] ties start, exit and fork together.
 //! - [`reach`] classifies the blocks of a final dump (reachable, definite,
 //!   indirect, possible) by a conservative pointer scan with the other
