@@ -85,15 +85,12 @@ impl Bucket {
 
 /// Which of the two 64-bit lanes of `x` and `y` are equal, as bits 0 and 1
 /// (SSE2 compares 32-bit lanes: a 64-bit lane is equal when both halves are).
-///
-/// # Safety
-/// None beyond SSE2, which x86-64 has.
 #[inline(always)]
-unsafe fn equal(x: core::arch::x86_64::__m128i, y: core::arch::x86_64::__m128i) -> u32 {
+fn equal(x: core::arch::x86_64::__m128i, y: core::arch::x86_64::__m128i) -> u32 {
     use core::arch::x86_64::{
         _mm_and_si128, _mm_castsi128_pd, _mm_cmpeq_epi32, _mm_movemask_pd, _mm_shuffle_epi32,
     };
-    // SAFETY: SSE2 only.
+    // SAFETY: register-only SSE2 operations, which every x86-64 CPU has.
     unsafe {
         let halves = _mm_cmpeq_epi32(x, y);
         let both = _mm_and_si128(halves, _mm_shuffle_epi32::<0b1011_0001>(halves));
@@ -299,7 +296,11 @@ impl Buckets {
         Some(Buckets {
             buckets: mem.cast(),
             // SAFETY: the masks follow the buckets inside the mapping.
-            hops: unsafe { mem.cast::<u8>().add((count + HOPS) * 64).cast() },
+            hops: unsafe {
+                mem.cast::<u8>()
+                    .add((count + HOPS) * core::mem::size_of::<Bucket>())
+                    .cast()
+            },
             count,
             len: 0,
             limit: count * SLOTS * 4 / 5,
