@@ -136,9 +136,8 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    if !table::may_hold(p as u64) {
-        return real::free(p);
-    }
+    // (The stub asked the sampling filter already; `table::remove` asks it
+    // again under the guard.)
     let mut busy = lifecycle::enter();
     if let Some(b) = busy.as_mut() {
         before_free(b, p);
