@@ -25,8 +25,9 @@ pub struct ThreadState {
     pub alt_next: u64,
     pub pending_bytes: i64,
     pub pending_blocks: i64,
-    pub seen_live_bytes: i64,
-    pub seen_live_blocks: i64,
+    /// When the pending changes are published (`stats.rs`).
+    pub bytes_limit: u64,
+    pub blocks_limit: u64,
     pub sample_left: i64,
     pub rng: u64,
     /// The capture's scratch and memo (`unwind::Space`), null until the

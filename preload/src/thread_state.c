@@ -20,8 +20,8 @@ struct leaktrace_thread {
     uint64_t alt_next;
     int64_t pending_bytes;   /* live-heap changes not yet published (stats.rs) */
     int64_t pending_blocks;
-    int64_t seen_live_bytes; /* global figures when last published */
-    int64_t seen_live_blocks;
+    uint64_t bytes_limit;    /* when to publish them (stats.rs) */
+    uint64_t blocks_limit;
     int64_t sample_left;     /* bytes until the next sampled allocation (sampler.rs) */
     uint64_t rng;            /* xorshift state, 0 until seeded */
     void *space;             /* the capture's scratch and memo, mapped (unwind/space.rs) */

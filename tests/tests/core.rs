@@ -40,6 +40,24 @@ fn every_allocation_function_is_tracked() {
 }
 
 #[test]
+fn the_peak_is_exact_in_one_thread() {
+    // Each thread publishes its live figures when they may pass the peak
+    // (preload/src/stats.rs): a single thread's peak is exact.
+    for v in VARIANTS {
+        let run = run_traced(&sample("peak", v), &[], &[]);
+        assert!(run.output.status.success(), "{v:?}: {}", run.stderr());
+        let t = &report(run.dump(), "function")["totals"];
+        assert_eq!(
+            t["peak_bytes"], 6_400_000,
+            "{v:?}: 64 blocks of 100,000 bytes"
+        );
+        assert_eq!(t["peak_blocks"], 5_000, "{v:?}: 5,000 blocks of 16 bytes");
+        assert_eq!(t["live_bytes"], 1_000, "{v:?}");
+        assert_eq!(t["live_blocks"], 1, "{v:?}");
+    }
+}
+
+#[test]
 fn libc_allocations_are_charged_to_their_caller() {
     for v in VARIANTS {
         let run = run_traced(&sample("libc_internal", v), &[], &[]);
