@@ -13,6 +13,9 @@
 //! same frames again, as memo.rs argues for the remembered stack; the
 //! capture is then these loads and compares, with no walk and no interning.
 //!
+//! The words are kept as records of a pool the entries share ([`Pool`]):
+//! stacks that recur share their outer frames, so each is kept once.
+//!
 //! Entries are filled from the thread's memo after a capture, and only the
 //! second time in a row a starting frame is seen in its set (the first
 //! time stores its key): a program that seldom repeats a stack pays a few
@@ -24,17 +27,25 @@ use super::rules::{self, Rule};
 const SETS: usize = 32;
 const WAYS: usize = 4;
 /// Frame-pointer links checked at most per stack, with their padding (see
-/// [`Entry::link`]). A multiple of [`CHUNK`].
+/// [`Entry::records`]). A multiple of [`CHUNK`].
 const MAX_LINKS: usize = 48;
 /// Other words checked at most per stack (about one a frame without frame
 /// pointers): deeper stacks are not kept. A multiple of [`CHUNK`].
 const MAX_WORDS: usize = 64;
-/// Words are checked four at a time; an entry's list is padded to a
-/// multiple of four with [`PAD`], so that one loop with no remainder does
-/// it (a second loop for the remainder cost a mispredicted exit).
+/// Links and words are checked four at a time; an entry's lists are padded
+/// to multiples of four, so that one loop with no remainder does each (a
+/// second loop for the remainder cost a mispredicted exit).
 const CHUNK: usize = 4;
-/// A word that always holds 0: the padding checks it.
+/// A word that always holds 0: the padding of the words checks it.
 static PAD: u64 = 0;
+/// Records a thread keeps, shared by its entries; when they are all taken,
+/// the cache starts afresh.
+const POOL_RECORDS: usize = 8192;
+/// Slots of the pool's index at most, and at first: powers of two.
+const POOL_INDEX: usize = 2 * POOL_RECORDS;
+const FIRST_INDEX: usize = 128;
+/// Records the pool holds before it uses its index (searched one by one).
+const UNINDEXED: usize = 32;
 
 /// One remembered starting frame (its return address and stack pointer
 /// are in [`Cache::keys`]) and what its stack depends on.
@@ -47,42 +58,162 @@ struct Entry {
     /// Where the first link lies.
     link_at: u64,
     id: u32,
-    /// Links to check.
-    links: u32,
+    /// Links to check, a multiple of [`CHUNK`].
+    links: u16,
     /// Words to check, a multiple of [`CHUNK`].
-    words: u32,
-    /// Whether the words are known (else only the key is).
+    words: u16,
+    /// Whether the records are known (else only the key is).
     filled: bool,
     /// Whether the walk used the starting frame's RBP (else any RBP there
     /// gives the same stack: code without frame pointers keeps data in it).
     bp_matters: bool,
-    /// The innermost frames that a frame-pointer prologue saved, innermost
-    /// first: the two adjacent slots the walk read for each (the caller's
-    /// RBP, then the return address). In such a chain each saved RBP is
-    /// where the next frame's slots lie, so only the values are kept (the
-    /// first address is `link_at`), and each frame is one 16-byte compare:
-    /// half the memory and fewer than half the instructions of checking the
-    /// two words as `check` does. Padded in front to a multiple of
-    /// [`CHUNK`] with links that check themselves (see `note`).
-    link: [Link; MAX_LINKS],
-    /// Every other word's address and the value it must hold.
-    check: [[u64; 2]; MAX_WORDS],
+    /// What to check, as records of the [`Pool`] ([`Slot`]s): `links`
+    /// links, then `words` words.
+    ///
+    /// Links are the innermost frames that a frame-pointer prologue saved,
+    /// innermost first: the two adjacent slots the walk read for each (the
+    /// caller's RBP, then the return address). In such a chain each saved
+    /// RBP is where the next frame's slots lie, so a link record keeps only
+    /// the values (the first address is `link_at`), and each frame is one
+    /// 16-byte compare: half the memory and fewer than half the
+    /// instructions of checking the two words apart. They are padded in
+    /// front with links that check themselves (see `note`).
+    ///
+    /// Words are every other word the walk read: a record of its address
+    /// and the value it must hold; padded with `PAD`.
+    records: [Slot; MAX_LINKS + MAX_WORDS],
 }
 
-/// A saved RBP and a return address, as they lie on the stack.
-#[derive(Clone, Copy)]
+/// A record's place in the [`Pool`]: twice its index, so that its address
+/// is the pool's plus eight times this, one addressing mode.
+type Slot = u16;
+
+/// Two words: a link's saved RBP and return address, as they lie on the
+/// stack, or a word's address and value.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(16))]
-struct Link([u64; 2]);
+struct Record([u64; 2]);
+
+/// The records of a thread's entries, each kept once.
+///
+/// Stacks that recur share their outer frames: the 50 stacks of the churn
+/// benchmark run through the same 30 levels of calls. Kept once, the
+/// records a lookup compares are mostly in the L1 cache already, and an
+/// entry is two cache lines; with the records in the entries, the cache
+/// misses that tracking added to a churn pair were 9.2 (cachegrind), now
+/// 4.6. Naming a record costs one load.
+#[repr(C)]
+struct Pool {
+    used: u32,
+    /// The index slots in use; 0 while the records are few.
+    slots: u32,
+    record: [Record; POOL_RECORDS],
+    /// Open addressing by content: a record's index plus 1, 0 for none.
+    /// Not used for the first [`UNINDEXED`] records, then only its first
+    /// `slots`, doubled as the pool fills: a thread with few stacks
+    /// touches none of its pages.
+    index: [u16; POOL_INDEX],
+}
+
+impl Pool {
+    /// The slot of a record holding `r`, added if new; `None` when the
+    /// pool is full.
+    fn intern(&mut self, r: Record) -> Option<Slot> {
+        let n = self.used as usize;
+        let found = match self.slots {
+            0 => self.record[..n].iter().position(|&k| k == r),
+            _ => self.find(r),
+        };
+        if let Some(k) = found {
+            return Some(2 * k as Slot);
+        }
+        if n == POOL_RECORDS {
+            return None;
+        }
+        self.record[n] = r;
+        self.used += 1;
+        match self.slots as usize {
+            0 if n < UNINDEXED => {}
+            0 => self.reindex(FIRST_INDEX),
+            slots if 2 * (n + 1) > slots => self.reindex(2 * slots),
+            _ => self.place(n),
+        }
+        Some(2 * n as Slot)
+    }
+
+    /// Where the search for `r` starts in the index.
+    fn home(&self, r: Record) -> usize {
+        let [a, b] = r.0;
+        let bits = self.slots.trailing_zeros();
+        ((a ^ b.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
+    /// The index of the record holding `r`, by the index.
+    fn find(&self, r: Record) -> Option<usize> {
+        let mut i = self.home(r);
+        loop {
+            match self.index[i] as usize {
+                0 => return None,
+                k if self.record[k - 1] == r => return Some(k - 1),
+                _ => i = (i + 1) % self.slots as usize,
+            }
+        }
+    }
+
+    /// Enters record `n` in the index.
+    fn place(&mut self, n: usize) {
+        let mut i = self.home(self.record[n]);
+        while self.index[i] != 0 {
+            i = (i + 1) % self.slots as usize;
+        }
+        self.index[i] = (n + 1) as u16;
+    }
+
+    /// Rebuilds the index with `slots` slots.
+    fn reindex(&mut self, slots: usize) {
+        self.slots = slots as u32;
+        self.index[..slots].fill(0);
+        for n in 0..self.used as usize {
+            self.place(n);
+        }
+    }
+
+    /// The record in `slot`.
+    ///
+    /// # Safety
+    /// `slot` is one [`Pool::intern`] gave since the pool was last cleared.
+    #[inline(always)]
+    unsafe fn get(&self, slot: Slot) -> &Record {
+        // SAFETY: such a slot is twice the index of a record in the array.
+        unsafe { &*self.record.as_ptr().cast::<u64>().add(slot as usize).cast() }
+    }
+
+    /// The address of the record in `slot` (from [`Pool::intern`]).
+    fn address(&self, slot: Slot) -> u64 {
+        &self.record[slot as usize / 2] as *const Record as u64
+    }
+
+    fn clear(&mut self) {
+        self.index[..self.slots as usize].fill(0);
+        (self.used, self.slots) = (0, 0);
+    }
+}
 
 /// The cache of one thread (in its `Space`); all zeros is empty.
-#[repr(C)]
+///
+/// Page aligned, with what every thread that uses it touches in its first
+/// page: the keys, the recent ways, the pool's counts and first records.
+/// (With the records in a page of their own, 500 threads allocating from
+/// two sites each took 2.3 MB more.)
+#[repr(C, align(4096))]
 pub struct Cache {
     /// Per set, each way's starting return address and stack pointer, in
     /// one cache line: finding the way reads it alone.
     keys: [Keys; SETS],
-    entries: [[Entry; WAYS]; SETS],
     /// Per set, the way used last (the next one is replaced first).
     recent: [u8; SETS],
+    pool: Pool,
+    entries: [[Entry; WAYS]; SETS],
 }
 
 #[repr(C, align(64))]
@@ -120,23 +251,25 @@ fn uses_rbp(pc: u64) -> bool {
     }
 }
 
-/// Whether each link still lies on the stack: the first at `at`, each
-/// next one at the RBP the one before it saved.
+/// Whether each link (records of `pool`) still lies on the stack: the
+/// first at `at`, each next one at the RBP the one before it saved.
 ///
 /// # Safety
-/// The 16 bytes at each link's address are readable.
+/// The 16 bytes at each link's address are readable, and each slot is one
+/// `Pool::intern` gave since the pool was last cleared.
 #[inline(always)]
-unsafe fn links_hold(mut at: u64, links: &[Link]) -> bool {
+unsafe fn links_hold(mut at: u64, pool: &Pool, links: &[Slot]) -> bool {
     use core::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_load_si128, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
         _mm_setzero_si128, _mm_xor_si128,
     };
     // SAFETY: SSE2 is part of x86-64; the caller vouches for the stack
-    // reads, and a `Link` is 16-byte aligned.
+    // reads and the slots, and a `Record` is 16-byte aligned.
     unsafe {
         let mut differ = _mm_setzero_si128();
         for chunk in links.chunks_exact(CHUNK) {
-            for link in chunk {
+            for &slot in chunk {
+                let link = pool.get(slot);
                 let found = _mm_loadu_si128(at as *const __m128i);
                 let want = _mm_load_si128(link.0.as_ptr().cast());
                 differ = _mm_or_si128(differ, _mm_xor_si128(found, want));
@@ -145,6 +278,26 @@ unsafe fn links_hold(mut at: u64, links: &[Link]) -> bool {
         }
         _mm_movemask_epi8(_mm_cmpeq_epi8(differ, _mm_setzero_si128())) == 0xffff
     }
+}
+
+/// Whether each word (records of `pool`) holds its value: a nonzero
+/// difference if not.
+///
+/// # Safety
+/// Each word's address is readable, and each slot is one `Pool::intern`
+/// gave since the pool was last cleared.
+#[inline(always)]
+unsafe fn words_differ(pool: &Pool, words: &[Slot]) -> u64 {
+    let mut diff = 0;
+    for chunk in words.chunks_exact(CHUNK) {
+        for &slot in chunk {
+            // SAFETY: as the caller vouches.
+            let [addr, value] = unsafe { pool.get(slot) }.0;
+            // SAFETY: as the caller vouches.
+            diff |= unsafe { (addr as *const u64).read() } ^ value;
+        }
+    }
+    diff
 }
 
 impl Cache {
@@ -156,6 +309,7 @@ impl Cache {
         for e in self.entries.iter_mut().flatten() {
             e.filled = false;
         }
+        self.pool.clear();
     }
 
     /// The way of `set` that holds the frame `s`.
@@ -188,23 +342,18 @@ impl Cache {
         if !e.filled || e.generation != s.generation || e.hi != s.hi {
             return None;
         }
-        let links = &e.link[..(e.links as usize).min(MAX_LINKS)];
+        let links = (e.links as usize).min(MAX_LINKS);
+        let words = (e.words as usize).min(MAX_WORDS);
+        let (links, words) = e.records[..links + words].split_at(links);
         // SAFETY: the walk that filled the entry read each link's two slots
-        // (as for the words below), but for the pads, which lie in the
-        // entry.
-        let links_hold = unsafe { links_hold(e.link_at, links) };
-        let check = &e.check[..(e.words as usize).min(MAX_WORDS)];
-        let mut diff = u64::from(!links_hold);
-        for chunk in check.chunks_exact(CHUNK) {
-            for &[addr, value] in chunk {
-                // SAFETY: the walk that filled the entry read each word,
-                // bounds-checked, between its starting frame's
-                // return-address slot (`s.sp - 8`, above the current stack
-                // pointer) and `s.hi`, the top of this same readable stack;
-                // or it is `PAD`.
-                diff |= unsafe { (addr as *const u64).read() } ^ value;
-            }
-        }
+        // and each word, bounds-checked, between its starting frame's
+        // return-address slot (`s.sp - 8`, above the current stack pointer)
+        // and `s.hi`, the top of this same readable stack; the pads lie in
+        // the pool, `PAD` is a static; `note` took every slot from the pool
+        // after it was last cleared (which clears the entries too).
+        let diff = unsafe { words_differ(&self.pool, words) };
+        let links_hold = unsafe { links_hold(e.link_at, &self.pool, links) };
+        let diff = diff | u64::from(!links_hold);
         if diff != 0 {
             return None;
         }
@@ -231,8 +380,7 @@ impl Cache {
             }
         };
         self.recent[set] = way as u8;
-        let e = &mut self.entries[set][way];
-        e.filled = false;
+        self.entries[set][way].filled = false;
         // Which saved-RBP slots the walk went on to use: frame m's RBP is
         // used by its own step when its rule takes the CFA from RBP, and
         // flows into its caller unless the caller's RBP was restored from a
@@ -267,58 +415,86 @@ impl Cache {
             m += 1;
         }
         // Padded in front to a multiple of four, like the words, so that
-        // one loop with no remainder checks them: a pad lies in the entry
-        // itself and holds what it expects, the address of the next link.
+        // one loop with no remainder checks them: a pad lies in the pool
+        // and holds what it expects, the address of the next link.
         let pads = (CHUNK - real % CHUNK) % CHUNK;
-        for j in 0..pads {
-            let next = match j + 1 < pads {
-                true => &e.link[j + 1] as *const Link as u64,
-                false => first,
+        let mut records = [0 as Slot; MAX_LINKS + MAX_WORDS];
+        let mut next = first;
+        for j in (0..pads + real).rev() {
+            let r = match j.checked_sub(pads) {
+                Some(i) => Record([memo.saved[start + 1 + i], memo.pc[start + 1 + i]]),
+                None => Record([next, 0]),
             };
-            e.link[j] = Link([next, 0]);
+            let Some(slot) = self.pool.intern(r) else {
+                return self.clear(); // full of stacks seen earlier: afresh
+            };
+            records[j] = slot;
+            if j < pads {
+                next = self.pool.address(slot);
+            }
         }
-        for i in 0..real {
-            let f = start + 1 + i;
-            e.link[pads + i] = Link([memo.saved[f], memo.pc[f]]);
-        }
-        let link_at = match pads {
-            0 => first,
-            _ => &e.link[0] as *const Link as u64,
-        };
+        let link_at = next;
         let links = pads + real;
         // The other frames' words: each return address and each saved RBP
         // the walk used, then the word that ended the walk.
-        let mut n = 0;
-        let mut push = |addr: u64, value: u64| {
-            if n < MAX_WORDS {
-                e.check[n] = [addr, value];
-            }
-            n += 1;
+        let mut w = Words {
+            pool: &mut self.pool,
+            slots: &mut records[links..],
+            n: 0,
+            full: false,
         };
         for m in (m..REMEMBERED).rev() {
-            push(memo.sp[m] - 8, memo.pc[m]);
+            w.push(memo.sp[m] - 8, memo.pc[m]);
             if uses_slot[m] {
-                push(memo.slot[m], memo.saved[m]);
+                w.push(memo.slot[m], memo.saved[m]);
             }
         }
         if memo.end_slot != 0 {
-            push(memo.end_slot, 0);
+            w.push(memo.end_slot, 0);
         }
-        if n + links == 0 || n > MAX_WORDS {
+        let words = w.n;
+        while w.n % CHUNK != 0 && w.n < MAX_WORDS {
+            w.push(&PAD as *const u64 as u64, 0);
+        }
+        let (n, full) = (w.n, w.full);
+        if full {
+            return self.clear(); // full of stacks seen earlier: afresh
+        }
+        if words + links == 0 || words > MAX_WORDS {
             return; // nothing to check (a one-frame stack), or too deep
         }
-        while n % CHUNK != 0 {
-            e.check[n] = [&PAD as *const u64 as u64, 0];
-            n += 1;
-        }
+        let e = &mut self.entries[set][way];
+        e.records = records;
         e.generation = s.generation;
         e.hi = s.hi;
         e.id = id;
         e.link_at = link_at;
-        e.links = links as u32;
-        e.words = n as u32;
+        e.links = links as u16;
+        e.words = n as u16;
         (e.bp, e.bp_matters) = (s.bp, bp_matters);
         e.filled = true;
+    }
+}
+
+/// The words of an entry, as `note` interns them.
+struct Words<'a> {
+    pool: &'a mut Pool,
+    slots: &'a mut [Slot],
+    /// Words pushed, kept or not.
+    n: usize,
+    /// Whether the pool had no room for one.
+    full: bool,
+}
+
+impl Words<'_> {
+    fn push(&mut self, addr: u64, value: u64) {
+        if self.n < MAX_WORDS {
+            match self.pool.intern(Record([addr, value])) {
+                Some(slot) => self.slots[self.n] = slot,
+                None => self.full = true,
+            }
+        }
+        self.n += 1;
     }
 }
 
@@ -421,12 +597,14 @@ mod tests {
         cache.note(&s, &memo, 7);
         let e = &cache.entries[set_of(s.pc, s.sp)][cache.way(set_of(s.pc, s.sp), &s).unwrap()];
         // Both frames are links, after two pads that lead to the first.
+        let pool = &cache.pool;
+        let link = |i: usize| pool.record[e.records[i] as usize / 2].0;
         assert_eq!(e.links, 4);
-        assert_eq!(e.link_at, &e.link[0] as *const Link as u64);
-        assert_eq!(e.link[0].0, [&e.link[1] as *const Link as u64, 0]);
-        assert_eq!(e.link[1].0, [base + 8, 0]);
-        assert_eq!(e.link[2].0, [base + 24, 0x2222]);
-        assert_eq!(e.link[3].0, [0x7000, 0x3333]);
+        assert_eq!(e.link_at, pool.address(e.records[0]));
+        assert_eq!(link(0), [pool.address(e.records[1]), 0]);
+        assert_eq!(link(1), [base + 8, 0]);
+        assert_eq!(link(2), [base + 24, 0x2222]);
+        assert_eq!(link(3), [0x7000, 0x3333]);
         assert_eq!(e.words as usize, CHUNK, "the end word, padded");
         assert_eq!(cache.lookup(&s), Some(7));
         for i in 1..6 {
@@ -438,5 +616,62 @@ mod tests {
             core::hint::black_box(&mut words);
         }
         assert_eq!(cache.lookup(&s), Some(7));
+
+        // Another starting frame on the same chain (another call site of
+        // the same function) shares every record: the pool holds them once.
+        let used = cache.pool.used;
+        let t = Start { pc: 0x1112, ..s };
+        cache.note(&t, &memo, 8);
+        cache.note(&t, &memo, 8);
+        assert_eq!(cache.pool.used, used);
+        assert_eq!((cache.lookup(&s), cache.lookup(&t)), (Some(7), Some(8)));
+
+        // A full pool: the cache starts afresh, then fills again.
+        let mut junk = 1u64;
+        while cache.pool.intern(Record([junk, 1])).is_some() {
+            junk += 1;
+        }
+        assert_eq!(junk as usize, POOL_RECORDS - used as usize + 1);
+        // (A stack whose walk found another return address: a new record.)
+        let u = Start { pc: 0x1113, ..s };
+        memo.pc[f1] = 0x2223;
+        cache.note(&u, &memo, 9);
+        cache.note(&u, &memo, 9);
+        assert_eq!(cache.pool.used, 0, "cleared");
+        assert_eq!((cache.lookup(&s), cache.lookup(&t)), (None, None));
+        memo.pc[f1] = 0x2222;
+        cache.note(&s, &memo, 7);
+        cache.note(&s, &memo, 7);
+        assert_eq!(cache.lookup(&s), Some(7));
+    }
+
+    #[test]
+    fn the_pool_keeps_each_record_once() {
+        let mut cache = zeroed::<Cache>();
+        let pool = &mut cache.pool;
+        let a = pool.intern(Record([1, 2])).unwrap();
+        let b = pool.intern(Record([2, 1])).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(pool.intern(Record([1, 2])), Some(a));
+        assert_eq!(pool.intern(Record([2, 1])), Some(b));
+        // SAFETY: slots from `intern`.
+        assert_eq!(unsafe { pool.get(b) }.0, [2, 1]);
+        assert_eq!(pool.address(b), unsafe { pool.get(b) } as *const Record
+            as u64);
+        assert_eq!(pool.used, 2);
+        pool.clear();
+        assert_eq!(pool.used, 0);
+        assert_eq!(pool.intern(Record([2, 1])), Some(a), "the first slot again");
+
+        // Past the first records, through the index as it grows.
+        pool.clear();
+        let slots: Vec<Slot> = (0..1000u64)
+            .map(|i| pool.intern(Record([i, i * 3])).unwrap())
+            .collect();
+        assert_eq!(pool.slots, 2048, "doubled from 128 while filling");
+        for (i, &slot) in (0..1000u64).zip(&slots) {
+            assert_eq!(pool.intern(Record([i, i * 3])), Some(slot));
+        }
+        assert_eq!(pool.used, 1000);
     }
 }

@@ -1,5 +1,6 @@
-//! Each thread's room for stack captures: the walk's scratch ([`Fresh`])
-//! and the remembered stack ([`Memo`]), about 27 KiB, kept out of TLS.
+//! Each thread's room for stack captures: the walk's scratch ([`Fresh`]),
+//! the remembered stack ([`Memo`]) and the cache of recurring stacks
+//! ([`Cache`]), about 220 KiB of address space, kept out of TLS.
 //!
 //! Static TLS is carved out of every thread's stack, and glibc refuses to
 //! start a thread whose stack cannot hold it: with the capture's arrays in
@@ -27,16 +28,17 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// One thread's capture space.
 #[repr(C)]
 pub struct Space {
-    pub fresh: Fresh,
-    pub memo: Memo,
-    /// The thread's recurring stacks.
-    pub cache: Cache,
     /// The last capture walked to a complete stack starting at `last`: the
     /// cache is to hear of its id (`note_stack`).
     pub pending: bool,
     pub last: Start,
     /// The next space in the pool, while in the pool.
     next: *mut Space,
+    pub fresh: Fresh,
+    pub memo: Memo,
+    /// The thread's recurring stacks (page aligned: this ends the space,
+    /// so that nothing else takes a page of its own after it).
+    pub cache: Cache,
 }
 
 /// The side stack's size, and the whole mapping's: the space, a guard page
