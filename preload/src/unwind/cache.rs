@@ -453,7 +453,7 @@ impl Cache {
             w.push(memo.end_slot, 0);
         }
         let words = w.n;
-        while w.n % CHUNK != 0 && w.n < MAX_WORDS {
+        while !w.n.is_multiple_of(CHUNK) && w.n < MAX_WORDS {
             w.push(&PAD as *const u64 as u64, 0);
         }
         let (n, full) = (w.n, w.full);
