@@ -141,7 +141,7 @@ pub fn may_hold(addr: u64) -> bool {
 }
 
 /// Forgets a block; returns what was recorded of it, if anything.
-#[inline]
+#[inline(always)]
 pub fn remove(addr: u64) -> Option<Recorded> {
     if !may_hold(addr) {
         return None;
