@@ -245,7 +245,7 @@ impl Buckets {
     }
 
     /// Takes the block at `addr` (hashed `h`) out of the table.
-    #[inline]
+    #[inline(always)]
     pub fn remove(&mut self, h: u64, addr: u64) -> Option<Entry> {
         if self.count == 0 {
             return None;
