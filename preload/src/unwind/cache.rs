@@ -675,6 +675,43 @@ mod tests {
     }
 
     #[test]
+    fn frames_with_one_fingerprint_keep_their_own_stacks() {
+        // Two frames whose fingerprints (and so sets) are equal: the keys
+        // alone cannot tell them apart, the entries must.
+        let mut words = [0x1111u64, 0x7000, 0x2222, 0, 0];
+        let base = words.as_mut_ptr() as u64;
+        let mut memo = zeroed::<Memo>();
+        let start = REMEMBERED - 2;
+        memo.len = 2;
+        (memo.pc[start], memo.sp[start], memo.bp[start]) = (0x1111, base + 8, 0x7000);
+        let outer = start + 1;
+        (memo.pc[outer], memo.sp[outer]) = (0x2222, base + 24);
+        (memo.slot[outer], memo.saved[outer]) = (base + 8, 0x7000);
+        memo.end_slot = base + 24;
+        let s = Start {
+            pc: 0x1111,
+            sp: base + 8,
+            bp: 0x7000,
+            generation: 1,
+            hi: base + 40,
+        };
+        let sp2 = s.sp - 0x1000;
+        let t = Start {
+            pc: fingerprint(s.pc, s.sp) ^ sp2.rotate_left(29),
+            sp: sp2,
+            ..s
+        };
+        assert_eq!(fingerprint(t.pc, t.sp), fingerprint(s.pc, s.sp));
+        let mut cache = zeroed::<Cache>();
+        for (start, id) in [(&s, 1), (&t, 2)] {
+            cache.note(start, &memo, id);
+            cache.note(start, &memo, id);
+        }
+        assert_eq!((cache.lookup(&s), cache.lookup(&t)), (Some(1), Some(2)));
+        core::hint::black_box(&mut words);
+    }
+
+    #[test]
     fn the_pool_keeps_each_record_once() {
         let mut cache = zeroed::<Cache>();
         let pool = &mut cache.pool;
