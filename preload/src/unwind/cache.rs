@@ -538,12 +538,11 @@ mod tests {
         unsafe { Box::new(core::mem::zeroed()) }
     }
 
-    #[test]
-    fn a_stack_is_found_again_only_while_every_word_it_read_holds() {
-        // A pretend stack: the starting frame's return address at words[0],
-        // its caller's saved RBP and return address above, then the zero
-        // return address that ended the walk.
-        let mut words = [0x1111u64, 0x7000, 0x2222, 0, 0];
+    /// The memo of a walk of `words`, a pretend stack of two frames: the
+    /// starting frame's return address at words[0], its caller's saved RBP
+    /// and return address above, then the zero return address that ended
+    /// the walk; and the walk's starting frame.
+    fn two_frames(words: &mut [u64; 5]) -> (Box<Memo>, Start) {
         let base = words.as_mut_ptr() as u64;
         let mut memo = zeroed::<Memo>();
         let start = REMEMBERED - 2;
@@ -560,6 +559,14 @@ mod tests {
             generation: 5,
             hi: base + 40,
         };
+        (memo, s)
+    }
+
+    #[test]
+    fn a_stack_is_found_again_only_while_every_word_it_read_holds() {
+        let mut words = [0x1111u64, 0x7000, 0x2222, 0, 0];
+        let base = words.as_mut_ptr() as u64;
+        let (memo, s) = two_frames(&mut words);
         let mut cache = zeroed::<Cache>();
         cache.note(&s, &memo, 42);
         assert_eq!(cache.lookup(&s), None, "the first time stores the key only");
@@ -679,22 +686,7 @@ mod tests {
         // Two frames whose fingerprints (and so sets) are equal: the keys
         // alone cannot tell them apart, the entries must.
         let mut words = [0x1111u64, 0x7000, 0x2222, 0, 0];
-        let base = words.as_mut_ptr() as u64;
-        let mut memo = zeroed::<Memo>();
-        let start = REMEMBERED - 2;
-        memo.len = 2;
-        (memo.pc[start], memo.sp[start], memo.bp[start]) = (0x1111, base + 8, 0x7000);
-        let outer = start + 1;
-        (memo.pc[outer], memo.sp[outer]) = (0x2222, base + 24);
-        (memo.slot[outer], memo.saved[outer]) = (base + 8, 0x7000);
-        memo.end_slot = base + 24;
-        let s = Start {
-            pc: 0x1111,
-            sp: base + 8,
-            bp: 0x7000,
-            generation: 1,
-            hi: base + 40,
-        };
+        let (memo, s) = two_frames(&mut words);
         let sp2 = s.sp - 0x1000;
         let t = Start {
             pc: fingerprint(s.pc, s.sp) ^ sp2.rotate_left(29),
