@@ -562,6 +562,21 @@ mod tests {
         (memo, s)
     }
 
+    /// Changes each of `words` in turn (then restores it): the lookup of
+    /// `s` must miss each time.
+    fn each_changed_word_misses(cache: &mut Cache, s: &Start, words: &mut [u64]) {
+        for i in 0..words.len() {
+            let kept = words[i];
+            words[i] ^= 0x100;
+            // Keeps the compiler from assuming `words` unchanged under the
+            // raw reads.
+            core::hint::black_box(&mut *words);
+            assert_eq!(cache.lookup(s), None, "word {i} changed");
+            words[i] = kept;
+            core::hint::black_box(&mut *words);
+        }
+    }
+
     #[test]
     fn a_stack_is_found_again_only_while_every_word_it_read_holds() {
         let mut words = [0x1111u64, 0x7000, 0x2222, 0, 0];
@@ -572,16 +587,7 @@ mod tests {
         assert_eq!(cache.lookup(&s), None, "the first time stores the key only");
         cache.note(&s, &memo, 42);
         assert_eq!(cache.lookup(&s), Some(42));
-        for i in 1..4 {
-            let kept = words[i];
-            words[i] ^= 0x10;
-            // Keeps the compiler from assuming `words` unchanged under the
-            // raw reads.
-            core::hint::black_box(&mut words);
-            assert_eq!(cache.lookup(&s), None, "word {i} changed");
-            words[i] = kept;
-            core::hint::black_box(&mut words);
-        }
+        each_changed_word_misses(&mut cache, &s, &mut words[1..4]);
         assert_eq!(cache.lookup(&s), Some(42));
         assert_eq!(
             cache.lookup(&Start { generation: 6, ..s }),
@@ -643,14 +649,7 @@ mod tests {
         assert_eq!(link(3), [0x7000, 0x3333]);
         assert_eq!(e.words as usize, CHUNK, "the end word, padded");
         assert_eq!(cache.lookup(&s), Some(7));
-        for i in 1..6 {
-            let kept = words[i];
-            words[i] ^= 0x100;
-            core::hint::black_box(&mut words);
-            assert_eq!(cache.lookup(&s), None, "word {i} changed");
-            words[i] = kept;
-            core::hint::black_box(&mut words);
-        }
+        each_changed_word_misses(&mut cache, &s, &mut words[1..6]);
         assert_eq!(cache.lookup(&s), Some(7));
 
         // Another starting frame on the same chain (another call site of
