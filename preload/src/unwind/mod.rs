@@ -23,6 +23,7 @@
 
 mod cache;
 mod memo;
+mod pool;
 mod rules;
 mod space;
 mod walk;
