@@ -3,22 +3,43 @@
 
 use leaktrace_e2e::*;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const V: Variant = Variant::O2NoFramePointers;
 
 /// Starts `exe` traced, dumps going to `dir/lt`, and waits for its "ready".
+///
+/// The signals the tests send start at their default action in the child:
+/// an ignored disposition survives exec, and a test run under `nohup`
+/// (SIGHUP ignored) or as a background job of a shell without job control
+/// (SIGINT ignored) would otherwise wait for a death that never comes.
 fn start(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Child {
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .env("LD_PRELOAD", library())
         .env("LEAKTRACE_OUT", dir.join("lt"))
         .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::piped());
+    // SAFETY: between fork and exec the closure only calls signal(2),
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            for sig in [
+                libc::SIGHUP,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGUSR1,
+                libc::SIGUSR2,
+            ] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -30,6 +51,22 @@ fn start(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Child {
 fn kill(child: &Child, sig: i32) {
     // SAFETY: sending a signal to our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// Waits (up to 30 s) for `child` to end; kills it and fails if it does not.
+fn wait_end(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the traced program did not end within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Waits (up to 30 s: CI machines are slow) until `path` exists.
@@ -75,7 +112,7 @@ fn snapshots_on_signal_then_final_dump_on_sigterm() {
     kill(&child, libc::SIGUSR1);
     wait_for(&snap(2));
     kill(&child, libc::SIGTERM);
-    let status = child.wait().unwrap();
+    let status = wait_end(&mut child);
     assert_eq!(
         status.signal(),
         Some(libc::SIGTERM),
@@ -158,7 +195,7 @@ fn another_snapshot_signal_and_sigint() {
     kill(&child, libc::SIGUSR2);
     wait_for(&dir.path().join(format!("lt.{pid}.1.bin")));
     kill(&child, libc::SIGINT);
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGINT));
+    assert_eq!(wait_end(&mut child).signal(), Some(libc::SIGINT));
     assert!(dir.path().join(format!("lt.{pid}.bin")).exists());
 }
 
@@ -173,7 +210,7 @@ fn periodic_snapshots() {
     let pid = child.id();
     wait_for(&dir.path().join(format!("lt.{pid}.3.bin")));
     kill(&child, libc::SIGHUP);
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGHUP));
+    assert_eq!(wait_end(&mut child).signal(), Some(libc::SIGHUP));
     let r = json(&[], &[&dir.path().join(format!("lt.{pid}.2.bin"))]);
     assert_eq!(r["trigger"], "interval");
 }
