@@ -65,6 +65,10 @@ pub mod tag {
     /// Each block's kind (reachable, definite, ...), one byte per block in
     /// the order of the blocks record (since 1.1).
     pub const KINDS: u32 = 8;
+    /// Which lost block owns each indirect block: u64 count, then one u32
+    /// per block in the order of the blocks record, the index of the
+    /// definite block whose loss loses it, `u32::MAX` for none (since 1.2).
+    pub const OWNERS: u32 = 9;
     /// Last record of a complete file.
     pub const END: u32 = 0xFFFF_FFFF;
 
