@@ -1,14 +1,18 @@
 //! Helpers for the end-to-end tests: build a sample, run it under
 //! `libleaktrace.so`, read the report as JSON.
 //!
-//! The tests use the release artifacts (`cargo build --release` first;
-//! `scripts/test` does it) because that is what users run.
+//! The tests use the release artifacts because that is what users run.
+//! The first call for one of them in a test process builds them
+//! (`cargo build --release -p leaktrace-preload -p leaktrace-report`), so a
+//! test never runs a stale library: cargo's own lock serializes the builds
+//! of test binaries running in parallel, and a build with nothing to do
+//! takes a tenth of a second.
 
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -18,13 +22,49 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where cargo puts the artifacts: `$CARGO_TARGET_DIR` or `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => root().join(d),
+        _ => root().join("target"),
+    }
+}
+
+static BUILD_RELEASE: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Builds the library and both binaries from the sources as they are now,
+/// once per test process. `$CARGO` is set by `cargo test`. A failed build
+/// fails every test that needs the artifacts, each with the compiler's
+/// message.
+fn build_release() {
+    let result = BUILD_RELEASE.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(&cargo)
+            .current_dir(root())
+            .args(["build", "--release", "--quiet"])
+            .args(["-p", "leaktrace-preload", "-p", "leaktrace-report"])
+            .arg("--target-dir")
+            .arg(target_dir())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "building the release artifacts failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 fn release(name: &str) -> PathBuf {
-    let p = root().join("target/release").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --release` first (scripts/test does)",
-        p.display()
-    );
+    build_release();
+    let p = target_dir().join("release").join(name);
+    assert!(p.exists(), "{} is missing after the build", p.display());
     p
 }
 
