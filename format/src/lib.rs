@@ -23,7 +23,9 @@ mod read;
 mod write;
 
 pub use error::FormatError;
-pub use model::{Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger};
+pub use model::{
+    Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger, NO_OWNER,
+};
 pub use read::parse;
 pub use write::{block_bytes, write_dump, Encoder, RecordWriter};
 
@@ -32,8 +34,9 @@ pub const MAGIC: [u8; 8] = *b"LEAKTRC\0";
 /// Readers refuse files of another major version.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor versions only add records or fill reserved fields; readers accept
-/// any minor version. 1.1: block allocation times, the memory record.
-pub const VERSION_MINOR: u16 = 1;
+/// any minor version. 1.1: block allocation times, the memory and kinds
+/// records. 1.2: the owners record.
+pub const VERSION_MINOR: u16 = 2;
 /// Size of the file header: magic, major, minor, reserved u32.
 pub const HEADER_LEN: usize = 16;
 /// Size of a record header: tag u32, flags u32, length u64.
@@ -83,6 +86,7 @@ pub mod tag {
             SAMPLING => "sampling",
             MEMORY => "memory",
             KINDS => "kinds",
+            OWNERS => "owners",
             END => "end",
             _ => "unknown",
         }

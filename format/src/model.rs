@@ -277,12 +277,30 @@ pub struct Dump {
     pub sample_bytes: Option<u64>,
     /// The process's memory at the dump (written since 1.1).
     pub memory: Option<Memory>,
+    /// The `OWNERS` record (since 1.2), parallel to `blocks`: for each
+    /// indirect block, the index in `blocks` of the definite block whose
+    /// loss loses it; [`NO_OWNER`] for the others and where it is unknown.
+    /// Empty when the dump has no such record. The reader keeps only owners
+    /// that are definite blocks named by indirect ones (see [`Dump::owner`]).
+    pub owners: Vec<u32>,
 }
+
+/// An entry of [`Dump::owners`] that names no block.
+pub const NO_OWNER: u32 = u32::MAX;
 
 impl Dump {
     /// Whether the blocks carry allocation times (files of 1.1 and later).
     pub fn has_block_times(&self) -> bool {
         self.version_minor >= 1
+    }
+
+    /// The index of the definite block that owns block `i` (an indirect
+    /// block), if the dump says.
+    pub fn owner(&self, i: usize) -> Option<usize> {
+        match self.owners.get(i) {
+            Some(&o) if o != NO_OWNER => Some(o as usize),
+            _ => None,
+        }
     }
 
     /// How many blocks of `size` bytes one recorded block stands for: 1 for

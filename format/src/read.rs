@@ -4,7 +4,7 @@
 
 use crate::error::FormatError;
 use crate::model::{
-    Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger,
+    Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger, NO_OWNER,
 };
 use crate::{
     tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, HEADER_LEN, MAGIC, RECORD_HEADER_LEN, VERSION_MAJOR,
@@ -127,6 +127,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let mut sample_bytes = None;
     let mut memory = None;
     let mut kinds: Option<(&[u8], u64)> = None;
+    let mut owners: Option<(&[u8], u64)> = None;
     let mut records = 0u64;
     let mut pos = HEADER_LEN;
     loop {
@@ -162,6 +163,11 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
                 let n = c.u64()?;
                 let n = c.count(n, 1)?;
                 kinds = Some((c.take(n)?, start as u64));
+            }
+            tag::OWNERS => {
+                let n = c.u64()?;
+                let n = c.count(n, 4)?;
+                owners = Some((c.take(n * 4)?, start as u64));
             }
             tag::END => {
                 let count = c.u64()?;
@@ -202,6 +208,12 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
             b.kind = Kind::from_u8(k).ok_or_else(|| corrupt(format!("unknown block kind {k}")))?;
         }
     }
+    let owners = match owners {
+        Some((bytes, at)) => {
+            read_owners(bytes, &blocks).map_err(|what| FormatError::Corrupt { at, what })?
+        }
+        None => Vec::new(),
+    };
     Ok(Dump {
         version_minor: minor,
         process,
@@ -211,7 +223,38 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
         blocks,
         sample_bytes,
         memory,
+        owners,
     })
+}
+
+/// The owners record's entries (`bytes`: 4 per entry), checked against the
+/// blocks: an entry that is out of range, names a block that is not
+/// definite, or belongs to a block that is not indirect, means no owner.
+/// A bad cross-reference loses an attribution, not a figure, so it does not
+/// refuse the file; a count other than the blocks' does.
+fn read_owners(bytes: &[u8], blocks: &[Block]) -> Result<Vec<u32>, String> {
+    let n = bytes.len() / 4;
+    if n != blocks.len() {
+        return Err(format!(
+            "the owners record has {n} entries for {} blocks",
+            blocks.len()
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .zip(blocks)
+        .map(|(e, b)| {
+            let o = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            let owner_is_definite = blocks
+                .get(o as usize)
+                .is_some_and(|ob| ob.kind == Kind::Definite);
+            if b.kind == Kind::Indirect && owner_is_definite {
+                o
+            } else {
+                NO_OWNER
+            }
+        })
+        .collect())
 }
 
 fn read_memory(c: &mut Cursor) -> Result<Memory, FormatError> {
@@ -242,6 +285,7 @@ fn record_name(tag: u32) -> &'static str {
         tag::SAMPLING => "the sampling record",
         tag::MEMORY => "the memory record",
         tag::KINDS => "the kinds record",
+        tag::OWNERS => "the owners record",
         tag::END => "the end record",
         _ => "a record of a newer format",
     }

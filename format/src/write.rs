@@ -79,7 +79,7 @@ impl Encoder {
         e.buf
     }
 
-    /// Appends one stack entry of the STACKS record (after its u32 count).
+    /// The MEMORY record's payload.
     pub fn memory(m: &Memory) -> Vec<u8> {
         let mut e = Encoder::new();
         e.u32(u32::from(m.has_process) | u32::from(m.has_malloc) << 1)
@@ -100,6 +100,19 @@ impl Encoder {
         e.buf
     }
 
+    /// The OWNERS record's payload: u64 count, then one u32 per block
+    /// ([`crate::NO_OWNER`] for none).
+    pub fn owners(owners: &[u32]) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.buf.reserve(8 + 4 * owners.len());
+        e.u64(owners.len() as u64);
+        for &o in owners {
+            e.u32(o);
+        }
+        e.buf
+    }
+
+    /// Appends one stack entry of the STACKS record (after its u32 count).
     pub fn stack(&mut self, id: u32, pcs: &[u64]) {
         self.u32(id).u32(pcs.len() as u32);
         for &pc in pcs {
@@ -220,6 +233,9 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
         w.raw(&(dump.blocks.len() as u64).to_le_bytes())?;
         let kinds: Vec<u8> = dump.blocks.iter().map(|b| b.kind.to_u8()).collect();
         w.raw(&kinds)?;
+    }
+    if !dump.owners.is_empty() {
+        w.record(tag::OWNERS, 0, &Encoder::owners(&dump.owners))?;
     }
     w.finish()
 }

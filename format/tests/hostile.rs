@@ -37,7 +37,7 @@ fn dump() -> Vec<u8> {
             pcs: (0..id as u64).map(|i| 0x5555_0000_0000 + i * 16).collect(),
         })
         .collect();
-    let blocks = (0..200)
+    let blocks: Vec<Block> = (0..200)
         .map(|i| Block {
             address: 0x1000 + i * 64,
             size: i,
@@ -71,6 +71,13 @@ fn dump() -> Vec<u8> {
             }],
         }],
         stacks,
+        // Every indirect block owned by the first definite one before it.
+        owners: (0..200)
+            .map(|i: usize| match i % 5 {
+                2 => (i - 1) as u32,
+                _ => NO_OWNER,
+            })
+            .collect(),
         blocks,
         sample_bytes: None,
         memory: Some(Memory::default()),

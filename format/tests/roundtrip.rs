@@ -55,7 +55,15 @@ fn sample() -> Dump {
                 allocated_ds: u32::MAX,
                 kind: Kind::Reachable,
             },
+            Block {
+                address: 0x3000,
+                size: 4000,
+                stack: 1,
+                allocated_ds: 8,
+                kind: Kind::Indirect,
+            },
         ],
+        owners: vec![NO_OWNER, NO_OWNER, 0],
         sample_bytes: None,
         memory: Some(Memory {
             has_process: true,
@@ -132,7 +140,8 @@ fn foreign_and_future_files() {
     b[8] = 2;
     let err = parse(&b).unwrap_err();
     assert!(
-        err.to_string().contains("version 2.1 is not supported"),
+        err.to_string()
+            .contains(&format!("version 2.{VERSION_MINOR} is not supported")),
         "{err}"
     );
 }
@@ -188,4 +197,80 @@ fn the_smallest_modules_parse() {
         })
         .collect();
     assert_eq!(parse(&encode(&d)).unwrap(), d);
+}
+
+/// The blocks and kinds of `d`, with an owners record of `entries` (which
+/// need not match the blocks: the point is to see what the reader makes of
+/// them).
+fn with_owners(d: &Dump, entries: &[u32]) -> Vec<u8> {
+    let mut plain = d.clone();
+    plain.owners.clear();
+    let bytes = encode(&plain);
+    // Put the record just before END, keeping END's count right.
+    let end = bytes.len() - RECORD_HEADER_LEN - 8;
+    let records = u64::from_le_bytes(bytes[end + RECORD_HEADER_LEN..].try_into().unwrap());
+    let mut w = Vec::new();
+    w.extend_from_slice(&bytes[..end]);
+    let payload = Encoder::owners(entries);
+    w.extend_from_slice(&tag::OWNERS.to_le_bytes());
+    w.extend_from_slice(&0u32.to_le_bytes());
+    w.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    w.extend_from_slice(&payload);
+    w.extend_from_slice(&bytes[end..end + RECORD_HEADER_LEN]);
+    w.extend_from_slice(&(records + 1).to_le_bytes());
+    w
+}
+
+#[test]
+fn owners_round_trip_and_name_a_definite_block() {
+    let d = sample();
+    let bytes = encode(&d);
+    let back = parse(&bytes).unwrap();
+    assert_eq!(back.owners, vec![NO_OWNER, NO_OWNER, 0]);
+    assert_eq!(back.owner(2), Some(0));
+    assert_eq!(back.owner(0), None);
+    // The payload as the preload library writes it: u64 count, u32 each.
+    let payload = Encoder::owners(&d.owners);
+    assert_eq!(payload.len(), 8 + 4 * 3);
+    assert_eq!(&payload[..8], &3u64.to_le_bytes());
+    assert_eq!(&payload[16..20], &0u32.to_le_bytes());
+    assert_eq!(with_owners(&d, &d.owners), bytes);
+}
+
+#[test]
+fn a_dump_without_owners_has_none() {
+    let mut d = sample();
+    d.owners.clear();
+    let back = parse(&encode(&d)).unwrap();
+    assert!(back.owners.is_empty());
+    assert_eq!(back.owner(2), None);
+}
+
+#[test]
+fn owners_that_name_no_definite_block_mean_none() {
+    let d = sample();
+    // Block 2 (indirect) names: itself, the reachable block, a block past
+    // the end; block 0 (definite) names block 0; block 1 (reachable) names
+    // the definite block.
+    for entries in [[NO_OWNER, NO_OWNER, 2], [NO_OWNER, NO_OWNER, 1], [0, 0, 3]] {
+        let back = parse(&with_owners(&d, &entries)).unwrap();
+        assert_eq!(back.owners, vec![NO_OWNER; 3], "{entries:?}");
+    }
+    let back = parse(&with_owners(&d, &[NO_OWNER, NO_OWNER, u32::MAX - 1])).unwrap();
+    assert_eq!(back.owners, vec![NO_OWNER; 3]);
+}
+
+#[test]
+fn an_owners_count_other_than_the_blocks_is_corrupt() {
+    let d = sample();
+    for entries in [&[0u32, 0][..], &[NO_OWNER; 4][..], &[][..]] {
+        let err = parse(&with_owners(&d, entries)).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!(
+                "the owners record has {} entries for 3 blocks",
+                entries.len()
+            )),
+            "{err}"
+        );
+    }
 }

@@ -13,5 +13,6 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.blocks, dump.blocks);
         assert_eq!(again.stacks, dump.stacks);
         assert_eq!(again.modules, dump.modules);
+        assert_eq!(again.owners, dump.owners);
     }
 });

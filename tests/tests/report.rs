@@ -43,7 +43,11 @@ fn bad_files_give_one_line_and_exit_2() {
     b[8] = 9;
     std::fs::write(&future, &b).unwrap();
     let (code, _, err) = leakreport_raw(&[], &[&future]);
-    assert_one_line_error(code, &err, &future, "version 9.1 is not supported");
+    let expected = format!(
+        "version 9.{} is not supported",
+        leaktrace_format::VERSION_MINOR
+    );
+    assert_one_line_error(code, &err, &future, &expected);
 
     let missing = dir.path().join("missing.bin");
     let (code, _, err) = leakreport_raw(&[], &[&missing]);
