@@ -1,6 +1,8 @@
 /* Every way a block can be held, or lost, at exit (leaktrace's reachability
- * classification, compared with valgrind's in the tests).
- *   reach PLUGIN.so
+ * classification, compared with valgrind's in the tests). With "wait" it
+ * then waits until its standard input closes, so that a test can take a
+ * snapshot while every block is held as it will be at the exit.
+ *   reach PLUGIN.so [wait]
  * Each function below allocates a block of a distinct size and says, at its
  * top, the kind it must get. A thread holding a block on its stack and one
  * holding a block only in a register are still running when main exits. */
@@ -133,6 +135,16 @@ NOINLINE void dead_stack(void)
     USE(slot);
 }
 
+/* Overwrites the dead frames below main's, where dead_stack's and the
+ * allocator's copies of addresses lie, before the wait: a snapshot scans the
+ * waiting frames, which may not overwrite them. */
+NOINLINE static void scrub_stack(void)
+{
+    volatile char junk[16384];
+    memset((char *)junk, 0, sizeof junk);
+    USE(junk);
+}
+
 int main(int argc, char **argv)
 {
     held_by_global();
@@ -161,5 +173,11 @@ int main(int argc, char **argv)
         pthread_cond_wait(&cond, &lock);
     pthread_mutex_unlock(&lock);
     printf("reach: done\n");
+    if (argc > 2 && !strcmp(argv[2], "wait")) {
+        fflush(stdout);
+        scrub_stack();
+        while (getchar() != EOF)
+            ;
+    }
     return 0;
 }

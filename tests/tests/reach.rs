@@ -3,6 +3,7 @@
 //! suppressions; the CI exit code.
 
 use leaktrace_e2e::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -220,6 +221,93 @@ fn snapshots_are_classified_on_request() {
     );
 }
 
+/// Starts reach.c traced in its "wait" mode, takes one snapshot (SIGUSR1)
+/// once every block is made, then lets it exit. Returns the snapshot and
+/// the final dump, with the directory that holds them.
+fn reach_snapshot_and_exit(
+    v: Variant,
+    env: &[(&str, &str)],
+) -> (PathBuf, PathBuf, tempfile::TempDir) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(sample("reach", v));
+    command
+        .arg(plugin(v))
+        .arg("wait")
+        .env("LD_PRELOAD", library())
+        .env("LEAKTRACE_OUT", dir.path().join("lt"))
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    // SAFETY: between fork and exec the closure only calls signal(2),
+    // which is async-signal-safe. (SIGUSR1 ignored by whoever runs the
+    // tests would otherwise be inherited.)
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGUSR1, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "reach: done\n");
+    let pid = child.id();
+    let snapshot = dir.path().join(format!("lt.{pid}.1.bin"));
+    // SAFETY: sending a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGUSR1) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !snapshot.exists() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{v:?}: no snapshot after 30 s in {:?}",
+                dumps_in(dir.path())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{v:?}: {status}");
+    let last = dir.path().join(format!("lt.{pid}.bin"));
+    assert!(last.exists(), "{v:?}: {:?}", dumps_in(dir.path()));
+    (snapshot, last, dir)
+}
+
+/// With `LEAKTRACE_CLASSIFY=1` a snapshot taken while reach.c waits gives
+/// every block the kind it gets at the exit; without it the snapshot is
+/// not classified, and the final dump is.
+#[test]
+fn snapshots_are_classified_with_classify_1() {
+    for v in VARIANTS {
+        let (snapshot, last, _dir) = reach_snapshot_and_exit(v, &[("LEAKTRACE_CLASSIFY", "1")]);
+        let r = report(&snapshot, "stack");
+        assert_eq!(r["trigger"], "signal", "{v:?}");
+        assert_eq!(r["totals"]["classified"], true, "{v:?}");
+        assert_eq!(ours(&r), expected(), "{v:?}: the snapshot's kinds");
+        assert_eq!(
+            ours(&report(&last, "stack")),
+            expected(),
+            "{v:?}: at the exit"
+        );
+    }
+    let (snapshot, last, _dir) = reach_snapshot_and_exit(Variant::O2NoFramePointers, &[]);
+    let r = report(&snapshot, "function");
+    assert_eq!(r["totals"]["classified"], false);
+    assert!(r["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["kind"] == "unclassified"));
+    assert_eq!(ours(&report(&last, "stack")), expected(), "at the exit");
+}
+
 fn json_of(args: &[&str], dump: &Path) -> serde_json::Value {
     let mut all = vec!["--format", "json", "--group-by", "function"];
     all.extend_from_slice(args);
@@ -228,58 +316,307 @@ fn json_of(args: &[&str], dump: &Path) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
-/// valgrind's kind for each of reach.c's blocks: the innermost frame of
-/// reach.c in each loss record.
-fn valgrind_verdicts(exe: &Path, plugin: &Path) -> Vec<(String, String, u64)> {
+/// (function, kind) → (bytes, blocks): the blocks of one run, each charged
+/// to the innermost frame of its stack that is one of the sample's named
+/// functions.
+type Tally = BTreeMap<(String, String), (u64, u64)>;
+
+/// Frames that mark a block as the loader's or libc's own even below one of
+/// the sample's functions: the dynamic TLS block `__tls_get_addr` makes at a
+/// plugin's first TLS access, a thread's TLS vector.
+const NOT_THE_SAMPLES: &[&str] = &["tls_get_addr", "_dl_", "allocate_dtv", "pthread_create"];
+
+/// The function a block with these frames (innermost first) is charged to:
+/// the first of `names` among them, unless a frame before it is the
+/// loader's or libc's.
+fn charged_to<'a>(frames: impl IntoIterator<Item = &'a str>, names: &[&str]) -> Option<String> {
+    for f in frames {
+        if let Some(n) = names.iter().find(|n| **n == f) {
+            return Some(n.to_string());
+        }
+        if NOT_THE_SAMPLES.iter().any(|x| f.contains(x)) {
+            return None;
+        }
+    }
+    None
+}
+
+fn add(t: &mut Tally, function: String, kind: &str, bytes: u64, blocks: u64) {
+    let e = t.entry((function, kind.to_string())).or_default();
+    e.0 += bytes;
+    e.1 += blocks;
+}
+
+/// valgrind's loss records for `exe args`, charged to `names`.
+fn valgrind_tally(exe: &Path, args: &[&str], names: &[&str]) -> Tally {
     let out = Command::new("valgrind")
-        .args(["--leak-check=full", "--show-leak-kinds=all"])
+        .args([
+            "--leak-check=full",
+            "--show-leak-kinds=all",
+            "--num-callers=40",
+        ])
         .arg(exe)
-        .arg(plugin)
+        .args(args)
         .output()
         .expect("valgrind is installed by scripts/install-test-deps");
     let text = String::from_utf8_lossy(&out.stderr);
-    let names: Vec<&str> = EXPECTED.iter().map(|e| e.0).collect();
-    let mut verdicts = Vec::new();
-    let mut record: Option<(String, u64)> = None;
+    assert!(
+        text.contains("LEAK SUMMARY") || text.contains("All heap blocks were freed"),
+        "valgrind gave no leak summary for {}:\n{text}",
+        exe.display()
+    );
+    let mut tally = Tally::new();
+    // The loss record being read: (kind, bytes, blocks, frames so far).
+    let mut record: Option<(&str, u64, u64, Vec<String>)> = None;
+    let mut flush = |record: &mut Option<(&str, u64, u64, Vec<String>)>| {
+        if let Some((kind, bytes, blocks, frames)) = record.take() {
+            if let Some(f) = charged_to(frames.iter().map(String::as_str), names) {
+                add(&mut tally, f, kind, bytes, blocks);
+            }
+        }
+    };
     for line in text.lines() {
+        // "==123==    by 0x10937A: leak_malloc0 (lost.c:24)"
         let line = line.split_once("== ").map_or(line, |(_, rest)| rest).trim();
-        if let Some((head, kind)) = [
+        let kind = [
             ("are definitely lost", "definite"),
             ("are indirectly lost", "indirect"),
             ("are possibly lost", "possible"),
             ("are still reachable", "reachable"),
         ]
         .iter()
-        .find_map(|(k, name)| line.contains(k).then_some((line, *name)))
-        {
-            // "118 (8 direct, 110 indirect) bytes in 1 blocks are ..."
-            let bytes = match head.split_once(" (") {
-                Some((_, rest)) if rest.contains(" direct") => rest.split(' ').next(),
-                _ => head.split(' ').next(),
-            }
-            .and_then(|n| n.replace(',', "").parse().ok())
-            .unwrap_or(0);
-            record = Some((kind.to_string(), bytes));
-            continue;
-        }
-        if let Some((kind, bytes)) = &record {
-            if let Some(f) = names.iter().find(|n| line.contains(&format!(": {n} ("))) {
-                verdicts.push((f.to_string(), kind.clone(), *bytes));
-                record = None;
+        .find_map(|(k, name)| line.contains(k).then_some(*name));
+        if let Some(kind) = kind {
+            flush(&mut record);
+            // "118 (8 direct, 110 indirect) bytes in 1 blocks are ...":
+            // the block's own bytes are the direct ones.
+            let number = |s: &str| -> u64 {
+                s.replace(',', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("no number in {line:?}"))
+            };
+            let bytes = match line.split_once(" (") {
+                Some((_, rest)) if rest.contains(" direct,") => {
+                    number(rest.split(' ').next().unwrap())
+                }
+                _ => number(line.split(' ').next().unwrap()),
+            };
+            let blocks = line
+                .split_once(" bytes in ")
+                .map(|(_, rest)| number(rest.split(' ').next().unwrap()))
+                .unwrap_or_else(|| panic!("no block count in {line:?}"));
+            record = Some((kind, bytes, blocks, Vec::new()));
+        } else if let Some((_, _, _, frames)) = record.as_mut() {
+            match line
+                .strip_prefix("at ")
+                .or_else(|| line.strip_prefix("by "))
+                .and_then(|l| l.split_once(": "))
+            {
+                // "0x10937A: leak_malloc0 (lost.c:24)"
+                Some((_, rest)) => {
+                    let name = rest.rsplit_once(" (").map_or(rest, |(n, _)| n);
+                    frames.push(name.to_string());
+                }
+                None => flush(&mut record),
             }
         }
     }
-    // The 8-byte TLS vector entry valgrind records under tls_plugin_hold is
-    // the loader's; leaktrace charges the same block there too, so both
-    // lists keep only the sizes reach.c allocates.
-    verdicts.retain(|(f, _, b)| EXPECTED.iter().any(|e| e.0 == f && e.2 == *b));
-    verdicts.sort();
-    verdicts
+    flush(&mut record);
+    tally
+}
+
+/// leaktrace's kinds for the blocks of one dump, charged to `names`.
+fn dump_tally(dump: &Path, names: &[&str]) -> Tally {
+    let r = report(dump, "stack");
+    assert_eq!(r["totals"]["classified"], true, "{}", dump.display());
+    let mut tally = Tally::new();
+    for s in r["sites"].as_array().unwrap() {
+        let frames = s["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or("??"));
+        if let Some(f) = charged_to(frames, names) {
+            add(
+                &mut tally,
+                f,
+                s["kind"].as_str().unwrap(),
+                s["bytes"].as_u64().unwrap(),
+                s["blocks"].as_u64().unwrap(),
+            );
+        }
+    }
+    tally
+}
+
+/// leaktrace's kinds at the exit of `exe args`, charged to `names`.
+fn leaktrace_tally(exe: &Path, args: &[&str], names: &[&str]) -> Tally {
+    let run = run_traced(exe, args, &[]);
+    assert!(
+        run.output.status.success(),
+        "{} failed: {}",
+        exe.display(),
+        run.stderr()
+    );
+    dump_tally(run.dump(), names)
+}
+
+/// One line per function whose kinds differ between the two tallies:
+/// `function: valgrind {kind bytes/blocks, ...}, leaktrace {...}`.
+fn differences(valgrind: &Tally, leaktrace: &Tally) -> Vec<String> {
+    let functions: BTreeSet<&String> = valgrind
+        .keys()
+        .chain(leaktrace.keys())
+        .map(|k| &k.0)
+        .collect();
+    let kinds = |t: &Tally, f: &String| -> String {
+        let v: Vec<String> = t
+            .iter()
+            .filter(|((g, _), _)| g == f)
+            .map(|((_, k), (bytes, blocks))| format!("{k} {bytes}/{blocks}"))
+            .collect();
+        format!("{{{}}}", v.join(", "))
+    };
+    functions
+        .into_iter()
+        .filter_map(|f| {
+            let (vg, lt) = (kinds(valgrind, f), kinds(leaktrace, f));
+            (vg != lt).then(|| format!("{f}: valgrind {vg}, leaktrace {lt}"))
+        })
+        .collect()
+}
+
+fn tally_of(expected: &[(&str, &str, u64, u64)]) -> Tally {
+    let mut t = Tally::new();
+    for &(f, k, bytes, blocks) in expected {
+        add(&mut t, f.to_string(), k, bytes, blocks);
+    }
+    t
+}
+
+/// Runs `c-samples/<name>` with `args` under valgrind and under leaktrace at
+/// both variants, and fails listing every (variant, function) whose kinds,
+/// bytes or blocks differ. `expected` is what the sample says it does:
+/// valgrind must agree with it, or the sample no longer tests what it says.
+fn same_kinds_as_valgrind(name: &str, args: &[&str], expected: &[(&str, &str, u64, u64)]) {
+    let names: Vec<&str> = expected
+        .iter()
+        .map(|e| e.0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut wrong = Vec::new();
+    for v in VARIANTS {
+        let exe = sample(name, v);
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("{plugin}", plugin(v).to_str().unwrap()))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let valgrind = valgrind_tally(&exe, &args, &names);
+        assert_eq!(
+            valgrind,
+            tally_of(expected),
+            "{name} {v:?}: valgrind's kinds are not the ones the sample claims"
+        );
+        let leaktrace = leaktrace_tally(&exe, &args, &names);
+        wrong.extend(
+            differences(&valgrind, &leaktrace)
+                .into_iter()
+                .map(|d| format!("{name} {v:?}: {d}")),
+        );
+    }
+    assert!(
+        wrong.is_empty(),
+        "leaktrace's kinds (bytes/blocks) differ from valgrind's:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
-fn verdicts_match_valgrind() {
-    let v = Variant::O2NoFramePointers;
-    let exe = sample("reach", v);
-    assert_eq!(valgrind_verdicts(&exe, &plugin(v)), expected());
+fn reach_kinds_match_valgrind() {
+    let expected: Vec<(&str, &str, u64, u64)> =
+        EXPECTED.iter().map(|&(f, k, b)| (f, k, b, 1)).collect();
+    same_kinds_as_valgrind("reach", &["{plugin}"], &expected);
+}
+
+#[test]
+fn lost_kinds_match_valgrind() {
+    same_kinds_as_valgrind(
+        "lost",
+        &[],
+        &[
+            ("leak_malloc0", "definite", 0, 1),
+            ("leak_24_in_thread", "definite", 480, 20),
+            ("leak_30_in_thread", "definite", 600, 20),
+            ("leak_40_in_thread", "definite", 800, 20),
+            ("leak_before_running", "definite", 448, 8),
+            ("leak_while_growing", "definite", 8800, 100),
+        ],
+    );
+}
+
+#[test]
+fn pool_kinds_match_valgrind() {
+    same_kinds_as_valgrind(
+        "pool",
+        &[],
+        &[
+            ("pool_hold", "reachable", 816, 6),
+            ("pool_child", "reachable", 432, 6),
+            ("pool_dropped", "definite", 152, 1),
+            ("pool_unmapped", "definite", 672, 4),
+        ],
+    );
+}
+
+#[test]
+fn cpp_owners_kinds_match_valgrind() {
+    same_kinds_as_valgrind(
+        "cpp_owners",
+        &[],
+        &[
+            ("make_owner", "definite", 240, 10),
+            ("fill_owner", "indirect", 40_000, 10),
+            ("make_kept_owner", "reachable", 24, 1),
+            ("fill_kept_owner", "reachable", 4000, 1),
+        ],
+    );
+}
+
+/// The only pointer to a block is pthread_create's argument to a detached
+/// thread, and main exits at once: however far the thread got, the block is
+/// not lost (valgrind: still reachable).
+#[test]
+fn a_block_handed_to_a_starting_thread_is_not_lost() {
+    let names = ["race_block"];
+    for v in VARIANTS {
+        let exe = sample("thread_race", v);
+        let valgrind = valgrind_tally(&exe, &[], &names);
+        assert_eq!(
+            valgrind.values().map(|c| c.1).sum::<u64>(),
+            1,
+            "{v:?}: {valgrind:?}"
+        );
+        assert!(
+            !valgrind.contains_key(&("race_block".into(), "definite".into())),
+            "{v:?}: {valgrind:?}"
+        );
+        let mut lost = Vec::new();
+        for i in 0..50 {
+            let t = leaktrace_tally(&exe, &[], &names);
+            assert_eq!(
+                t.values().map(|c| c.1).sum::<u64>(),
+                1,
+                "{v:?} run {i}: {t:?}"
+            );
+            if t.contains_key(&("race_block".into(), "definite".into())) {
+                lost.push(i);
+            }
+        }
+        assert!(
+            lost.is_empty(),
+            "{v:?}: race_block definitely lost in runs {lost:?} of 50"
+        );
+    }
 }
