@@ -53,6 +53,13 @@ pub struct Analysis {
     /// The sites printed (indices into `sites`): the kinds shown, not
     /// suppressed, then `--min-bytes` and `--top`.
     pub shown: Vec<usize>,
+    /// Each site's number in the report ("site N of M", JSON's `id`): its
+    /// rank among the sites of the kinds shown that are not suppressed;
+    /// `None` for the others.
+    pub numbers: Vec<Option<usize>>,
+    /// The dump says which lost block owns each indirect one, so definite
+    /// sites carry the indirect bytes they own.
+    pub owners_known: bool,
     /// The suppression that matched each site, if any.
     pub suppressed_by: Vec<Option<String>>,
     /// Sites of the kinds shown and not suppressed, before `--min-bytes`
@@ -100,8 +107,12 @@ pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppres
         let d = &mut input.dump;
         if d.has_block_times() {
             let alive = d.process.dump_ns.saturating_sub(d.process.start_ns) as f64 / 1e9;
-            d.blocks
-                .retain(|b| alive - f64::from(b.allocated_ds) / 10.0 >= min_age);
+            let keep: Vec<bool> = d
+                .blocks
+                .iter()
+                .map(|b| alive - f64::from(b.allocated_ds) / 10.0 >= min_age)
+                .collect();
+            keep_blocks(d, &keep);
         } else {
             notes.push("the dump records no allocation times (leaktrace before 1.1): --older-than is ignored".to_string());
         }
@@ -131,17 +142,25 @@ pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppres
         .filter(|&i| suppressed_by[i].is_none() && kind_shown(sites[i].kind, options))
         .collect();
     let total_sites = candidates.len();
+    let mut numbers = vec![None; sites.len()];
+    for (n, &i) in candidates.iter().enumerate() {
+        numbers[i] = Some(n + 1);
+    }
+    // On the total, as sites are ranked: a definite site leaks what it owns.
     let shown: Vec<usize> = candidates
         .into_iter()
-        .filter(|&i| sites[i].bytes >= options.min_bytes)
+        .filter(|&i| sites[i].total_bytes() >= options.min_bytes)
         .take(options.top.unwrap_or(usize::MAX))
         .collect();
+    let owners_known = (0..input.dump.blocks.len()).any(|i| input.dump.owner(i).is_some());
     let classified = input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
     let reachable_hidden = !options.show_reachable && totals.reachable.blocks > 0;
     Analysis {
         input,
         sites,
         shown,
+        numbers,
+        owners_known,
         suppressed_by,
         total_sites,
         totals,
@@ -151,6 +170,31 @@ pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppres
         warnings: notes.into_iter().chain(symbols.warnings).collect(),
         incomplete: symbols.incomplete,
     }
+}
+
+/// Keeps the blocks of `dump` whose `keep` is true, and their owners (an
+/// owner that goes makes the blocks it owned ownerless).
+fn keep_blocks(dump: &mut Dump, keep: &[bool]) {
+    let mut new_index = vec![leaktrace_format::NO_OWNER; dump.blocks.len()];
+    let mut n = 0u32;
+    for (i, &k) in keep.iter().enumerate() {
+        if k {
+            new_index[i] = n;
+            n += 1;
+        }
+    }
+    if !dump.owners.is_empty() {
+        let owners: Vec<u32> = (0..dump.blocks.len())
+            .filter(|&i| keep[i])
+            .map(|i| {
+                dump.owner(i)
+                    .map_or(leaktrace_format::NO_OWNER, |o| new_index[o])
+            })
+            .collect();
+        dump.owners = owners;
+    }
+    let mut k = keep.iter();
+    dump.blocks.retain(|_| k.next().copied().unwrap_or(false));
 }
 
 /// Which kinds `--fail-on` counts.

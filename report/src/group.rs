@@ -73,6 +73,22 @@ pub struct Site {
     /// What the exit scan found: a stack whose blocks differ in kind gives
     /// one site per kind.
     pub kind: Kind,
+    /// For a definite site, when the dump says which lost block owns each
+    /// indirect one: the indirect bytes and blocks its blocks own (lost
+    /// with them), as valgrind charges a loss record. 0 otherwise.
+    pub indirect_bytes: u64,
+    pub indirect_blocks: u64,
+    /// For an indirect site: the site (index into the same list) that owns
+    /// most of its bytes, when the dump says.
+    pub owner: Option<usize>,
+}
+
+impl Site {
+    /// Its own bytes and the indirect bytes it owns: what sites are
+    /// ranked by (valgrind's "240 (240 direct, 40,000 indirect) bytes").
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes + self.indirect_bytes
+    }
 }
 
 /// Module file names of the C and C++ runtimes.
@@ -220,30 +236,84 @@ pub fn sites(dump: &Dump, symbols: &mut Symbolizer, by: GroupBy) -> Vec<Site> {
                 key_frame,
                 times: (dump.has_block_times() && t.recorded > 0).then_some(t.times),
                 kind,
+                indirect_bytes: 0,
+                indirect_blocks: 0,
+                owner: None,
             }
         })
         .collect();
     // Stacks that differ only in return addresses on the same source lines
     // (an unrolled loop, say) are one site to a reader.
     let stack_sites = merge_by(stack_sites, |s| site_key(s, GroupBy::Stack));
-    if by == GroupBy::Stack {
-        return stack_sites;
+    let sites = if by == GroupBy::Stack {
+        stack_sites
+    } else {
+        merge_by(stack_sites, |s| site_key(s, GroupBy::Function))
+    };
+    if (0..dump.blocks.len()).all(|i| dump.owner(i).is_none()) {
+        return sites;
     }
-    merge_by(stack_sites, |s| site_key(s, GroupBy::Function))
+    let of_block = site_of_blocks(dump, symbols, &sites, by);
+    crate::owners::attach(dump, sites, &of_block)
+}
+
+/// The index in `sites` (as [`sites`] built them) of each block's site.
+fn site_of_blocks(
+    dump: &Dump,
+    symbols: &mut Symbolizer,
+    sites: &[Site],
+    by: GroupBy,
+) -> Vec<usize> {
+    let index: HashMap<String, usize> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (site_key(s, by), i))
+        .collect();
+    let pcs_of: HashMap<u32, &[u64]> = dump
+        .stacks
+        .iter()
+        .map(|s| (s.id, s.pcs.as_slice()))
+        .collect();
+    let mut of_id: HashMap<(u32, Kind), usize> = HashMap::new();
+    dump.blocks
+        .iter()
+        .map(|b| {
+            *of_id.entry((b.stack, b.kind)).or_insert_with(|| {
+                let frames: Vec<Frame> = pcs_of
+                    .get(&b.stack)
+                    .copied()
+                    .unwrap_or(&[])
+                    .iter()
+                    .flat_map(|&pc| symbols.frames(pc).to_vec())
+                    .collect();
+                let key = key_of(b.kind, &frames, key_frame(&frames), by);
+                // Every block's key is one of the sites' (they were made
+                // from the same blocks); 0 only guards against a bug.
+                index.get(&key).copied().unwrap_or(0)
+            })
+        })
+        .collect()
 }
 
 /// What makes two sites one: their kind, and their symbolized frames (by
 /// source line where known) or their innermost own function.
 pub fn site_key(s: &Site, by: GroupBy) -> String {
-    format!("{}\0{}", s.kind.name(), place_key(s, by))
+    key_of(s.kind, &s.frames, s.key_frame, by)
+}
+
+fn key_of(kind: Kind, frames: &[Frame], key_frame: usize, by: GroupBy) -> String {
+    format!("{}\0{}", kind.name(), place_key_of(frames, key_frame, by))
 }
 
 /// Where a site is, whatever its kind: matches a site across the dumps of
 /// one process (growth, `--diff`), classified or not.
 pub fn place_key(s: &Site, by: GroupBy) -> String {
+    place_key_of(&s.frames, s.key_frame, by)
+}
+
+fn place_key_of(frames: &[Frame], key_frame: usize, by: GroupBy) -> String {
     match by {
-        GroupBy::Stack => s
-            .frames
+        GroupBy::Stack => frames
             .iter()
             .map(|f| match &f.function {
                 Some(name) => format!("{name}\0{:?}\0{:?}\0{}", f.file, f.line, f.module),
@@ -251,7 +321,7 @@ pub fn place_key(s: &Site, by: GroupBy) -> String {
             })
             .collect::<Vec<_>>()
             .join("\n"),
-        GroupBy::Function => function_key(s.frames.get(s.key_frame)),
+        GroupBy::Function => function_key(frames.get(key_frame)),
     }
 }
 
@@ -289,15 +359,22 @@ fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
 }
 
 fn sort(sites: &mut [Site]) {
-    sites.sort_by(|a, b| {
-        b.bytes
-            .cmp(&a.bytes)
-            .then(b.blocks.cmp(&a.blocks))
-            .then_with(|| {
-                a.frames
-                    .first()
-                    .map(|f| f.address)
-                    .cmp(&b.frames.first().map(|f| f.address))
-            })
-    });
+    sites.sort_by(rank);
+}
+
+/// The order of the report, biggest first: by total bytes (a definite
+/// site's own and the indirect ones it owns, as valgrind orders its loss
+/// records, which it prints smallest first), then blocks, then kind
+/// (definite before the indirect blocks it may own), then address.
+pub fn rank(a: &Site, b: &Site) -> std::cmp::Ordering {
+    b.total_bytes()
+        .cmp(&a.total_bytes())
+        .then(b.blocks.cmp(&a.blocks))
+        .then(a.kind.cmp(&b.kind))
+        .then_with(|| {
+            a.frames
+                .first()
+                .map(|f| f.address)
+                .cmp(&b.frames.first().map(|f| f.address))
+        })
 }

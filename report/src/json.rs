@@ -36,6 +36,10 @@ pub struct JsonTotals {
     pub leaked_blocks: u64,
     /// Whether the blocks were classified (final dumps of full runs).
     pub classified: bool,
+    /// Whether the dump says which lost block owns each indirect one (the
+    /// `OWNERS` record, since 1.2): then definite sites carry the indirect
+    /// bytes they own and indirect sites name their owner.
+    pub owners_known: bool,
     pub definite_bytes: u64,
     pub definite_blocks: u64,
     pub indirect_bytes: u64,
@@ -93,8 +97,23 @@ impl JsonMemory {
 
 #[derive(Serialize)]
 pub struct JsonSite {
+    /// The site's number, as the text report's "site N of M": its rank
+    /// among the sites of the kinds shown that are not suppressed.
+    pub id: usize,
+    /// Its own bytes and blocks (valgrind's "direct").
     pub bytes: u64,
     pub blocks: u64,
+    /// For a definite site: the indirect bytes and blocks its blocks own
+    /// (0 when `totals.owners_known` is false and for other kinds).
+    pub indirect_bytes: u64,
+    pub indirect_blocks: u64,
+    /// `bytes + indirect_bytes`: what sites are ordered by.
+    pub total_bytes: u64,
+    /// For an indirect site: the `id` of the site owning most of its
+    /// bytes, or null (owner unknown, or suppressed: see `owner_function`).
+    pub owner: Option<usize>,
+    /// The `function` of that owning site (set even when it is suppressed).
+    pub owner_function: Option<String>,
     /// Blocks recorded in the dump (fewer than `blocks` when sampled).
     pub recorded_blocks: u64,
     /// definite, indirect, possible, reachable, or unclassified.
@@ -152,6 +171,7 @@ pub fn report(a: &Analysis) -> JsonReport {
             leaked_bytes: a.leaked().bytes,
             leaked_blocks: a.leaked().blocks,
             classified: a.classified,
+            owners_known: a.owners_known,
             definite_bytes: a.totals.definite.bytes,
             definite_blocks: a.totals.definite.blocks,
             indirect_bytes: a.totals.indirect.bytes,
@@ -172,13 +192,21 @@ pub fn report(a: &Analysis) -> JsonReport {
             sites: a.total_sites,
         },
         sites: a
-            .shown_sites()
-            .map(|s| JsonSite {
+            .shown
+            .iter()
+            .map(|&i| (i, &a.sites[i]))
+            .map(|(i, s)| JsonSite {
+                id: a.numbers[i].unwrap_or(0),
                 bytes: s.bytes,
                 blocks: s.blocks,
+                indirect_bytes: s.indirect_bytes,
+                indirect_blocks: s.indirect_blocks,
+                total_bytes: s.total_bytes(),
+                owner: s.owner.and_then(|o| a.numbers[o]),
+                owner_function: s.owner.and_then(|o| function_of(&a.sites[o])),
                 recorded_blocks: s.recorded,
                 kind: s.kind.name(),
-                function: s.frames.get(s.key_frame).and_then(|f| f.function.clone()),
+                function: function_of(s),
                 oldest_age_s: s.times.map(|t| round_ms(age_seconds(d, t.first_ds))),
                 newest_age_s: s.times.map(|t| round_ms(age_seconds(d, t.last_ds))),
                 frames: s.frames.iter().map(JsonFrame::from).collect(),
@@ -196,6 +224,11 @@ pub fn render(analyses: &[Analysis]) -> String {
         serde_json::to_string_pretty(&reports)
     };
     value.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// The innermost function of the program's own code in a site's stack.
+fn function_of(s: &crate::group::Site) -> Option<String> {
+    s.frames.get(s.key_frame).and_then(|f| f.function.clone())
 }
 
 fn round_ms(seconds: f64) -> f64 {

@@ -6,7 +6,8 @@
 //! [`objects`] finds each module's binary and debug file on disk →
 //! [`symbolize`] turns every unique return address into frames (DWARF with
 //! inline frames, else the symbol table, else `module+0xoffset`) →
-//! [`group`] merges blocks into call sites, [`analysis`] applies the user's
+//! [`group`] merges blocks into call sites ([`owners`]: a definite site
+//! carries the indirect bytes it owns), [`analysis`] applies the user's
 //! filters → [`text`] or [`json`] prints them. Several dumps of one process
 //! become a [`series`] (growth per site over time) and two can be compared
 //! ([`diff`]), printed by [`text_growth`] and [`json_growth`]; [`output`]
@@ -27,6 +28,7 @@ pub mod json_growth;
 pub mod launch;
 pub mod objects;
 pub mod output;
+pub mod owners;
 pub mod pprof;
 pub mod series;
 pub mod suppress;

@@ -128,6 +128,18 @@ pub fn frame_line(f: &Frame, first: bool, style: &Style) -> String {
     line
 }
 
+/// What a site is called in one line: its own innermost function, or
+/// `module+0xoffset` when that frame has no name.
+pub fn site_name(s: &crate::group::Site) -> String {
+    match s.frames.get(s.key_frame) {
+        Some(Frame {
+            function: Some(f), ..
+        }) => f.clone(),
+        Some(f) => format!("{}+{:#x}", base_name(&f.module), f.offset),
+        None => "no stack".into(),
+    }
+}
+
 /// A site's stack, one frame a line, innermost first.
 pub fn stack_lines(out: &mut String, frames: &[Frame], style: &Style) {
     if frames.is_empty() {
@@ -250,7 +262,8 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             a.total_sites
         );
     }
-    for (i, s) in a.shown_sites().enumerate() {
+    for &i in &a.shown {
+        let s = &a.sites[i];
         let _ = writeln!(out);
         let kind = match s.kind {
             Kind::Definite => ", definitely lost",
@@ -259,12 +272,34 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             Kind::Reachable => ", still reachable",
             Kind::Unknown => "",
         };
+        // valgrind's "240 (240 direct, 40,000 indirect) bytes".
+        let size = if s.indirect_bytes > 0 || s.indirect_blocks > 0 {
+            format!(
+                "{est}{} ({est}{} direct, {est}{} indirect) bytes",
+                thousands(s.total_bytes()),
+                thousands(s.bytes),
+                thousands(s.indirect_bytes)
+            )
+        } else {
+            format!("{est}{}", plural(s.bytes, "byte", "bytes"))
+        };
+        let owner = match s.owner {
+            Some(o) => match a.numbers[o] {
+                Some(n) => format!(", owned by site {n} ({})", site_name(&a.sites[o])),
+                None => format!(", owned by a suppressed site ({})", site_name(&a.sites[o])),
+            },
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{} in {est}{}{kind}  {}",
-            style.bold(&format!("{est}{}", plural(s.bytes, "byte", "bytes"))),
+            "{} in {est}{}{kind}{owner}  {}",
+            style.bold(&size),
             plural(s.blocks, "block", "blocks"),
-            style.dim(&format!("(site {} of {})", i + 1, a.total_sites))
+            style.dim(&format!(
+                "(site {} of {})",
+                a.numbers[i].unwrap_or(0),
+                a.total_sites
+            ))
         );
         if let Some(t) = s.times {
             let oldest = crate::analysis::age_seconds(d, t.first_ds);

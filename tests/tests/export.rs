@@ -214,10 +214,16 @@ fn chromium_dom(page: &Path, hash: &str) -> (String, String) {
 
 /// The byte counts of the table's rows, in order.
 fn row_bytes(dom: &str) -> Vec<u64> {
+    row_numbers(dom, 2)
+}
+
+/// The `n`th numeric column (1: "#", 2: bytes, 3: blocks, 4: indirect, 5:
+/// total) of the table's rows, in order.
+fn row_numbers(dom: &str, n: usize) -> Vec<u64> {
     dom.split("<tr class=\"site\">")
         .skip(1)
         .map(|row| {
-            let cell = row.split("<td class=\"num\">").nth(2).unwrap();
+            let cell = row.split("<td class=\"num\">").nth(n).unwrap();
             cell.split('<')
                 .next()
                 .unwrap()
@@ -258,19 +264,23 @@ fn html_report_renders_in_chromium() {
     assert!(dom.contains("definitely lost:"));
     assert!(dom.contains("VSS "), "process memory in the summary");
     assert!(dom.contains("id=\"flamegraph\""));
-    let bytes = row_bytes(&dom);
-    assert_eq!(bytes.len(), 6, "{bytes:?}");
-    assert!(bytes.windows(2).all(|w| w[0] >= w[1]), "{bytes:?}");
+    // Ranked as the text report: by total (own bytes and the indirect
+    // bytes a definite site owns), biggest first.
+    let totals = row_numbers(&dom, 5);
+    assert_eq!(totals.len(), 6, "{totals:?}");
+    assert!(totals.windows(2).all(|w| w[0] >= w[1]), "{totals:?}");
 
     // Sorting (the same code the column headers' clicks run) and filtering.
     let (dom, log) = chromium_dom(&page, "#sort=bytes&dir=asc");
     assert!(console_errors(&log).is_empty(), "{log}");
     let asc = row_bytes(&dom);
     assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
-    // A click on the bytes header (sorted descending) turns it ascending.
-    let (dom, log) = chromium_dom(&page, "#click=bytes");
+    // A click on the total header (sorted descending) turns it ascending.
+    let (dom, log) = chromium_dom(&page, "#click=total");
     assert!(console_errors(&log).is_empty(), "{log}");
-    assert_eq!(row_bytes(&dom), asc, "clicking sorts");
+    let mut asc = totals.clone();
+    asc.reverse();
+    assert_eq!(row_numbers(&dom, 5), asc, "clicking sorts");
     assert!(
         dom.contains("class=\"sorted-asc\""),
         "the header shows the order"
