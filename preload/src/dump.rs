@@ -87,8 +87,9 @@ fn write_to(
     let classify = classify.filter(|_| config::classify() && reach::wanted());
     let world = classify.map(|_| reach::stop(dumper::thread_tid()));
     let (mut blocks, mut totals) = table::snapshot();
+    let mut owners = Vec::new();
     if let (Some(world), Some(live_stack)) = (&world, classify) {
-        reach::classify(world, &mut blocks, live_stack);
+        owners = reach::classify(world, &mut blocks, live_stack, dumper::thread_descriptor());
     }
     drop(world);
     (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
@@ -161,6 +162,12 @@ fn write_to(
             w.raw(&(blocks.len() as u64).to_le_bytes())?;
             let kinds: Vec<u8> = blocks.iter().map(|b| b.kind.to_u8()).collect();
             w.raw(&kinds)?;
+            if owners.len() == blocks.len() {
+                w.begin(tag::OWNERS, 0, 8 + 4 * blocks.len() as u64)?;
+                w.raw(&(blocks.len() as u64).to_le_bytes())?;
+                let bytes: Vec<u8> = owners.iter().flat_map(|o| o.to_le_bytes()).collect();
+                w.raw(&bytes)?;
+            }
         }
         let out = w.finish()?;
         out.into_inner().map_err(|e| e.into_error())

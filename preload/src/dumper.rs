@@ -131,6 +131,12 @@ pub fn final_dump() {
     }
 }
 
+/// The thread's descriptor (`pthread_t`), if it runs: its stack is the
+/// library's own.
+pub fn thread_descriptor() -> Option<u64> {
+    Some(THREAD.load(Ordering::Acquire) as u64).filter(|&t| t != 0)
+}
+
 /// The thread's kernel id, if it runs (it is never stopped for a scan).
 pub fn thread_tid() -> Option<i32> {
     Some(TID.load(Ordering::Acquire)).filter(|&t| t != 0)

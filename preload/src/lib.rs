@@ -12,7 +12,8 @@
 //!   address that is still in the table.
 //! - [`guard`] is the per-thread re-entrancy flag: while a thread is inside
 //!   the library, every allocation it makes passes straight through. The
-//!   library's own Rust heap ([`alloc`]) goes to the next allocator directly.
+//!   library's own Rust heap ([`alloc`]) is kept apart from the program's,
+//!   on mappings of its own ([`own_maps`]).
 //! - [`unwind`] captures the caller's stack: DWARF call-frame information from
 //!   the `.eh_frame_hdr` of each loaded module ([`modules`]), compiled once
 //!   per return address into a tiny rule kept in a lock-free cache, so code
@@ -35,8 +36,8 @@
 //!   signal, and keeps the time allocations are stamped with; [`snapshot_mask`] says whether it takes the snapshot signal.
 //!   [`lifecycle`] ties start, exit and fork together.
 //! - [`reach`] classifies the blocks of a final dump (reachable, definite,
-//!   indirect, possible) by a conservative pointer scan with the other
-//!   threads stopped.
+//!   indirect, possible) by a conservative pointer scan of every writable
+//!   mapping of the process, with the other threads stopped.
 //!
 //! Nothing here may panic across the FFI boundary: entry points that do real
 //! work run under `catch_unwind`, and an internal failure prints one line and
@@ -57,6 +58,7 @@ mod libc_next;
 mod lifecycle;
 mod lock;
 mod modules;
+mod own_maps;
 mod procmem;
 mod reach;
 mod real;
@@ -71,4 +73,4 @@ mod unwind;
 
 #[cfg(not(test))]
 #[global_allocator]
-static ALLOCATOR: alloc::NextAllocator = alloc::NextAllocator;
+static ALLOCATOR: alloc::OwnAllocator = alloc::OwnAllocator;

@@ -259,6 +259,7 @@ extern "C" fn before_fork() {
         core::mem::forget(busy); // released in the after_fork handlers
         modules::lock_all();
         table::lock_all();
+        crate::alloc::lock_all();
     }
 }
 
@@ -285,6 +286,7 @@ extern "C" fn after_fork_child() {
 }
 
 fn release_after_fork() {
+    crate::alloc::unlock_all();
     table::unlock_all();
     modules::unlock_all();
     guard::leave();

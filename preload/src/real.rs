@@ -65,6 +65,12 @@ pub fn resolve() {
     pick(&USABLE_SIZE, c"malloc_usable_size", core::ptr::null_mut());
 }
 
+/// Whether the next allocator is glibc's own malloc (not another one
+/// preloaded after the library), whose memory the heap scan knows.
+pub fn next_is_glibc() -> bool {
+    MALLOC.load(Ordering::Acquire) == __libc_malloc as *mut c_void
+}
+
 macro_rules! load {
     ($slot:expr, $ty:ty) => {{
         let f = $slot.load(Ordering::Acquire);

@@ -1,6 +1,7 @@
 //! Thin wrappers over the few system calls the library makes, so that the
 //! `unsafe` they need sits in one place.
 
+use crate::own_maps;
 use core::ffi::c_void;
 
 pub fn yield_now() {
@@ -56,7 +57,8 @@ pub fn coarse_ns() -> u64 {
 }
 
 /// Zeroed anonymous memory straight from the kernel (never the program's
-/// heap). Pages are only backed when touched.
+/// heap), registered as the library's own ([`own_maps`]). Pages are only
+/// backed when touched.
 pub fn map_zeroed(bytes: usize) -> Option<*mut c_void> {
     // SAFETY: an anonymous private mapping, no file, no fixed address.
     let p = unsafe {
@@ -69,7 +71,24 @@ pub fn map_zeroed(bytes: usize) -> Option<*mut c_void> {
             0,
         )
     };
-    (p != libc::MAP_FAILED).then_some(p)
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    own_maps::add(p as u64, bytes as u64);
+    Some(p)
+}
+
+/// Grows or shrinks a mapping from `map_zeroed`, moving it if need be.
+pub fn remap(p: *mut c_void, old: usize, new: usize) -> Option<*mut c_void> {
+    // SAFETY: the caller passes a whole mapping it owns; the kernel moves
+    // it if it cannot grow in place.
+    let q = unsafe { libc::mremap(p, old, new, libc::MREMAP_MAYMOVE) };
+    if q == libc::MAP_FAILED {
+        return None;
+    }
+    own_maps::remove(p as u64);
+    own_maps::add(q as u64, new as u64);
+    Some(q)
 }
 
 /// Makes a page-aligned range of a mapping inaccessible (a guard page).
@@ -80,6 +99,7 @@ pub fn forbid_access(p: *mut c_void, bytes: usize) -> bool {
 
 /// Returns memory from `map_zeroed`.
 pub fn unmap(p: *mut c_void, bytes: usize) {
+    own_maps::remove(p as u64);
     // SAFETY: the caller passes a whole mapping it owns and no longer uses.
     unsafe { libc::munmap(p, bytes) };
 }

@@ -17,8 +17,23 @@ use leaktrace_format::Kind;
 /// Generic, not `dyn`: the scan calls it for every block and the callback
 /// for every word, millions of times, and both must inline.
 pub trait Memory {
+    /// Words of a live block.
     fn words(&self, start: u64, end: u64, f: impl FnMut(u64));
+    /// Words of a root range, which may hold pages that cannot be read.
+    fn root_words(&self, start: u64, end: u64, f: impl FnMut(u64)) {
+        self.words(start, end, f)
+    }
 }
+
+/// What the scan found: each block's kind, and for each indirect block the
+/// definite block that owns it (whose loss loses it: valgrind's loss
+/// record counts it with that block), else `NO_OWNER`.
+pub struct Found {
+    pub kinds: Vec<Kind>,
+    pub owners: Vec<u32>,
+}
+
+pub const NO_OWNER: u32 = u32::MAX;
 
 /// Marks one block's kind; `Unvisited` until decided.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,7 +47,7 @@ enum Mark {
 }
 
 /// Classifies every block of `heap`: roots are the `roots` ranges.
-pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kind> {
+pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Found {
     let n = heap.len();
     let mut mark = vec![Mark::Unvisited; n];
     let mut work: Vec<u32> = Vec::new();
@@ -50,7 +65,7 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kin
         }
     };
     for &(start, end) in roots {
-        mem.words(start, end, |w| {
+        mem.root_words(start, end, |w| {
             visit(w, &mut mark, &mut work, &mut interior)
         });
     }
@@ -86,6 +101,7 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kin
 
     // The lost: each not yet reached leads a flood through the others.
     let mut work: Vec<u32> = Vec::new();
+    let mut owners = vec![NO_OWNER; n];
     for leader in 0..n {
         if mark[leader] != Mark::Unvisited {
             continue;
@@ -100,18 +116,34 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kin
                     match mark[j] {
                         Mark::Unvisited => {
                             mark[j] = Mark::Indirect;
+                            owners[j] = leader as u32;
                             work.push(j as u32);
                         }
                         // An earlier leader, reached from this flood: its
-                        // own flood has marked what it points to already.
-                        Mark::Leader if j != leader => mark[j] = Mark::Indirect,
+                        // own flood has marked what it points to already,
+                        // and it is owned now, with what it owned.
+                        Mark::Leader if j != leader => {
+                            mark[j] = Mark::Indirect;
+                            owners[j] = leader as u32;
+                        }
                         _ => {}
                     }
                 }
             });
         }
     }
-    mark.into_iter()
+    // An owner may have been owned since by a later leader: follow each
+    // chain to the leader that stayed definite (chains only ever lead to
+    // later leaders, so they end).
+    for i in 0..n {
+        let mut o = owners[i];
+        while o != NO_OWNER && mark[o as usize] != Mark::Leader {
+            o = owners[o as usize];
+        }
+        owners[i] = o;
+    }
+    let kinds = mark
+        .into_iter()
         .map(|m| match m {
             Mark::Reachable => Kind::Reachable,
             Mark::Possible => Kind::Possible,
@@ -119,7 +151,8 @@ pub fn classify(heap: &Heap, roots: &[(u64, u64)], mem: &impl Memory) -> Vec<Kin
             Mark::Indirect => Kind::Indirect,
             Mark::Unvisited => Kind::Definite,
         })
-        .collect()
+        .collect();
+    Found { kinds, owners }
 }
 
 #[cfg(test)]
@@ -143,6 +176,10 @@ mod tests {
     }
 
     fn run(blocks: &[(u64, u64)], words: &[(u64, u64)], roots: &[(u64, u64)]) -> Vec<Kind> {
+        found(blocks, words, roots).kinds
+    }
+
+    fn found(blocks: &[(u64, u64)], words: &[(u64, u64)], roots: &[(u64, u64)]) -> Found {
         let blocks = super::super::heap::blocks(blocks);
         let heap = Heap::new(&blocks);
         classify(&heap, roots, &Fake(words.iter().copied().collect()))
@@ -193,5 +230,34 @@ mod tests {
         let blocks = [(0x1000, 16), (0x2000, 16)];
         let words = [(0x2000, 0x1000)];
         assert_eq!(run(&blocks, &words, &[]), vec![Indirect, Definite]);
+    }
+
+    #[test]
+    fn indirect_blocks_name_their_definite_owner() {
+        // A (0x1000) -> B -> C; D (0x4000) -> A, so A is owned by D, and so
+        // are B and C; E alone; F <-> G a cycle led by F.
+        let blocks = [
+            (0x1000, 16),
+            (0x2000, 16),
+            (0x3000, 16),
+            (0x4000, 16),
+            (0x5000, 16),
+            (0x6000, 16),
+            (0x7000, 16),
+        ];
+        let words = [
+            (0x1000, 0x2000),
+            (0x2000, 0x3000),
+            (0x4000, 0x1000),
+            (0x6000, 0x7000),
+            (0x7000, 0x6000),
+        ];
+        let f = found(&blocks, &words, &[]);
+        use Kind::*;
+        assert_eq!(
+            f.kinds,
+            vec![Indirect, Indirect, Indirect, Definite, Definite, Definite, Indirect]
+        );
+        assert_eq!(f.owners, vec![3, 3, 3, NO_OWNER, NO_OWNER, NO_OWNER, 5]);
     }
 }

@@ -96,11 +96,6 @@ impl<'a> Heap<'a> {
         }
     }
 
-    /// The lowest block start and the highest block end.
-    pub fn span(&self) -> (u64, u64) {
-        (self.lo.min(self.hi), self.hi)
-    }
-
     pub fn len(&self) -> usize {
         self.blocks.len()
     }

@@ -7,6 +7,41 @@ pub struct Mapping {
     pub end: u64,
     pub readable: bool,
     pub writable: bool,
+    pub what: What,
+}
+
+/// What backs a mapping, from its path field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    /// Anonymous memory (no path, or a name given with prctl).
+    Anonymous,
+    /// The library's own memory, named by it (`[anon:leaktrace]`).
+    Own,
+    /// The brk heap: glibc malloc's main arena.
+    Heap,
+    /// The main thread's stack.
+    Stack,
+    /// A file, shared memory or `/dev/zero`.
+    File,
+    /// A device, or a kernel page (`[vvar]`, `[vdso]`, ...): never read.
+    Special,
+}
+
+impl What {
+    fn of(path: &str) -> What {
+        match path {
+            "" => What::Anonymous,
+            "[anon:leaktrace]" => What::Own,
+            "[heap]" => What::Heap,
+            "[stack]" => What::Stack,
+            p if p.starts_with("[anon:") || p.starts_with("[anon_shmem:") => What::Anonymous,
+            p if p.starts_with('[') => What::Special,
+            p if p.starts_with("/dev/") && p != "/dev/zero" && !p.starts_with("/dev/shm/") => {
+                What::Special
+            }
+            _ => What::File,
+        }
+    }
 }
 
 /// Every mapping, in address order; empty if /proc is not readable.
@@ -20,17 +55,30 @@ fn parse(text: &str) -> Vec<Mapping> {
     text.lines().filter_map(parse_line).collect()
 }
 
-/// One line: `start-end perms ...`.
+/// One line: `start-end perms offset device inode path`.
 fn parse_line(line: &str) -> Option<Mapping> {
     let mut fields = line.split_whitespace();
     let (range, perms) = (fields.next()?, fields.next()?);
     let (start, end) = range.split_once('-')?;
+    let path = path_field(line);
     Some(Mapping {
         start: u64::from_str_radix(start, 16).ok()?,
         end: u64::from_str_radix(end, 16).ok()?,
         readable: perms.starts_with('r'),
         writable: perms.as_bytes().get(1) == Some(&b'w'),
+        what: What::of(path),
     })
+}
+
+/// What follows the fifth field (the inode): the path, which may hold
+/// spaces.
+fn path_field(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    for _ in 0..5 {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[end..].trim_start();
+    }
+    rest.trim_end()
 }
 
 /// The mapping holding `addr`.
@@ -147,6 +195,19 @@ mod tests {
              7ffd3000-7ffd4000 ---p 00000000 00:00 0\n",
         );
         assert_eq!(maps.len(), 3);
+        assert_eq!(maps[0].what, super::What::File);
+        assert_eq!(maps[1].what, super::What::Stack);
+        assert_eq!(maps[2].what, super::What::Anonymous);
+        let what = |line: &str| super::parse_line(line).unwrap().what;
+        assert_eq!(what("1-2 rw-p 0 0:0 0 [anon:leaktrace]"), super::What::Own);
+        assert_eq!(what("1-2 rw-p 0 0:0 0 [heap]"), super::What::Heap);
+        assert_eq!(
+            what("1-2 rw-s 0 0:5 7 /dev/dri/card0"),
+            super::What::Special
+        );
+        assert_eq!(what("1-2 rw-s 0 0:5 7 /dev/shm/a b"), super::What::File);
+        assert_eq!(what("1-2 rw-p 0 0:0 0 [anon:pool]"), super::What::Anonymous);
+        assert_eq!(what("1-2 r--p 0 0:0 0 [vvar]"), super::What::Special);
         assert!(maps[1].readable && maps[1].writable);
         assert!(!maps[2].readable);
         assert_eq!(
