@@ -3,7 +3,7 @@
 
 use crate::diff::Diff;
 use crate::json::JsonFrame;
-use crate::series::Series;
+use crate::series::{Class, Series};
 use serde::Serialize;
 
 /// A dump's report or a process's series, serialized as itself.
@@ -37,6 +37,8 @@ pub struct JsonPoint {
     pub seconds: f64,
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
+    /// Whether the dump's blocks were classified (lost, reachable, ...).
+    pub classified: bool,
 }
 
 #[derive(Serialize)]
@@ -49,6 +51,17 @@ pub struct JsonTrend {
     pub grew_intervals: usize,
     pub shrank_intervals: usize,
     pub only_grows: bool,
+    /// Bytes lost (definite and indirect), possibly lost and still
+    /// reachable at each dump, in the order of `dumps`; null at dumps that
+    /// were not classified.
+    pub lost_bytes: Vec<Option<u64>>,
+    pub possible_bytes: Vec<Option<u64>>,
+    pub reachable_bytes: Vec<Option<u64>>,
+    /// The kinds whose bytes grew ("lost", "possible", "reachable"), most
+    /// first (docs/report-json.md).
+    pub growth_kinds: Vec<&'static str>,
+    /// Its lost bytes grew: such sites come first.
+    pub lost_growth: bool,
     pub frames: Vec<JsonFrame>,
 }
 
@@ -68,6 +81,7 @@ pub fn series(s: &Series) -> JsonSeries {
                 seconds: (p.seconds * 1000.0).round() / 1000.0,
                 leaked_bytes: p.leaked_bytes,
                 leaked_blocks: p.leaked_blocks,
+                classified: p.classified,
             })
             .collect(),
         total_sites: s.total_sites,
@@ -82,6 +96,11 @@ pub fn series(s: &Series) -> JsonSeries {
                 grew_intervals: t.grew,
                 shrank_intervals: t.shrank,
                 only_grows: t.only_grows(),
+                lost_bytes: t.class_bytes(Class::Lost).to_vec(),
+                possible_bytes: t.class_bytes(Class::Possible).to_vec(),
+                reachable_bytes: t.class_bytes(Class::Reachable).to_vec(),
+                growth_kinds: t.growth.iter().map(|c| c.name()).collect(),
+                lost_growth: t.lost_growth(),
                 frames: t.frames.iter().map(JsonFrame::from).collect(),
             })
             .collect(),

@@ -1,12 +1,60 @@
 //! Growth over time: several dumps of one process (its snapshots, and its
 //! final dump), each call site's live bytes and blocks at each, and how
 //! fast and how steadily it grew. A site that only grows is the likeliest
-//! leak, so those come first, fastest first.
+//! leak, so those come first, fastest first. When dumps are classified, a
+//! site also says whether what grew is lost or still reachable (a lost
+//! pointer is a different bug from an unbounded cache), and sites whose
+//! lost bytes grew come before all others.
 
 use crate::analysis::Analysis;
 use crate::group::{place_key, GroupBy, Site};
 use crate::symbolize::Frame;
+use leaktrace_format::Kind;
 use std::collections::HashMap;
+
+/// What a block found by the pointer scan is, for growth: lost (definite
+/// or indirect), possibly lost, still reachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Lost,
+    Possible,
+    Reachable,
+}
+
+impl Class {
+    pub const ALL: [Class; 3] = [Class::Lost, Class::Possible, Class::Reachable];
+
+    fn of(kind: Kind) -> Option<Class> {
+        match kind {
+            Kind::Definite | Kind::Indirect => Some(Class::Lost),
+            Kind::Possible => Some(Class::Possible),
+            Kind::Reachable => Some(Class::Reachable),
+            Kind::Unknown => None,
+        }
+    }
+
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Lost => "lost",
+            Class::Possible => "possible",
+            Class::Reachable => "reachable",
+        }
+    }
+
+    /// The text's words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Class::Lost => "lost",
+            Class::Possible => "possibly lost",
+            Class::Reachable => "still reachable",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// One dump of the series.
 pub struct Point {
@@ -19,6 +67,8 @@ pub struct Point {
     /// Every block live at the dump, whatever its kind.
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
+    /// Whether the dump's blocks were classified.
+    pub classified: bool,
 }
 
 /// One call site through the series.
@@ -33,6 +83,12 @@ pub struct Trend {
     /// Intervals between consecutive points where the bytes rose, fell.
     pub grew: usize,
     pub shrank: usize,
+    /// Bytes of each [`Class`] (in the order of [`Class::ALL`]) at each
+    /// point; `None` at points that were not classified.
+    pub by_class: [Vec<Option<u64>>; 3],
+    /// The classes whose bytes grew, most first: from the first to the last
+    /// classified point, or those present at the only classified point.
+    pub growth: Vec<Class>,
 }
 
 impl Trend {
@@ -40,6 +96,35 @@ impl Trend {
     pub fn only_grows(&self) -> bool {
         self.grew > 0 && self.shrank == 0
     }
+
+    /// Its lost bytes grew (and it grew at all): ranked first.
+    pub fn lost_growth(&self) -> bool {
+        self.grew > 0 && self.growth.contains(&Class::Lost)
+    }
+
+    /// The bytes of `class` at each point (`None` where not classified).
+    pub fn class_bytes(&self, class: Class) -> &[Option<u64>] {
+        &self.by_class[class.index()]
+    }
+}
+
+/// The classes whose bytes grew between the first and the last classified
+/// point (with one classified point, those it holds), most bytes first.
+fn growth_classes(by_class: &[Vec<Option<u64>>; 3]) -> Vec<Class> {
+    let mut grown: Vec<(Class, u64)> = Class::ALL
+        .iter()
+        .filter_map(|&c| {
+            let known: Vec<u64> = by_class[c.index()].iter().flatten().copied().collect();
+            let delta = match known.as_slice() {
+                [] => 0,
+                [only] => *only,
+                [first, .., last] => last.saturating_sub(*first),
+            };
+            (delta > 0).then_some((c, delta))
+        })
+        .collect();
+    grown.sort_by(|a, b| b.1.cmp(&a.1));
+    grown.into_iter().map(|(c, _)| c).collect()
 }
 
 pub struct Series {
@@ -67,10 +152,11 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
                 seconds: p.dump_ns.saturating_sub(first_ns) as f64 / 1e9,
                 leaked_bytes: a.live.bytes,
                 leaked_blocks: a.live.blocks,
+                classified: a.classified,
             }
         })
         .collect();
-    let n = analyses.len();
+    let classified: Vec<bool> = points.iter().map(|p| p.classified).collect();
     let mut order: Vec<String> = Vec::new();
     let mut trends: HashMap<String, Trend> = HashMap::new();
     for (i, a) in analyses.iter().enumerate() {
@@ -78,10 +164,15 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
             let key = place_key(site, by);
             let t = trends.entry(key.clone()).or_insert_with(|| {
                 order.push(key);
-                empty_trend(site, n)
+                empty_trend(site, &classified)
             });
             t.bytes[i] += site.bytes;
             t.blocks[i] += site.blocks;
+            if let Some(c) = Class::of(site.kind) {
+                if let Some(v) = t.by_class[c.index()][i].as_mut() {
+                    *v += site.bytes;
+                }
+            }
         }
     }
     let times: Vec<f64> = points.iter().map(|p| p.seconds).collect();
@@ -94,12 +185,14 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
                 t.grew += usize::from(w[1] > w[0]);
                 t.shrank += usize::from(w[1] < w[0]);
             }
+            t.growth = growth_classes(&t.by_class);
             t
         })
         .collect();
     trends.sort_by(|a, b| {
-        b.only_grows()
-            .cmp(&a.only_grows())
+        b.lost_growth()
+            .cmp(&a.lost_growth())
+            .then(b.only_grows().cmp(&a.only_grows()))
             .then(b.bytes_per_second.total_cmp(&a.bytes_per_second))
             .then(b.bytes.last().cmp(&a.bytes.last()))
     });
@@ -119,7 +212,9 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
     }
 }
 
-fn empty_trend(site: &Site, n: usize) -> Trend {
+fn empty_trend(site: &Site, classified: &[bool]) -> Trend {
+    let n = classified.len();
+    let none_or_zero: Vec<Option<u64>> = classified.iter().map(|&c| c.then_some(0)).collect();
     Trend {
         frames: site.frames.clone(),
         key_frame: site.key_frame,
@@ -128,6 +223,8 @@ fn empty_trend(site: &Site, n: usize) -> Trend {
         bytes_per_second: 0.0,
         grew: 0,
         shrank: 0,
+        by_class: [none_or_zero.clone(), none_or_zero.clone(), none_or_zero],
+        growth: Vec::new(),
     }
 }
 
@@ -153,7 +250,29 @@ fn slope(xs: &[f64], ys: &[u64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::slope;
+    use super::{growth_classes, slope, Class};
+
+    #[test]
+    fn classes_that_grew() {
+        let none = vec![None, None, None];
+        assert!(growth_classes(&[none.clone(), none.clone(), none.clone()]).is_empty());
+        // Only the last point classified: what it holds.
+        let last = |v: u64| vec![None, None, Some(v)];
+        assert_eq!(
+            growth_classes(&[last(10), last(0), last(30)]),
+            [Class::Reachable, Class::Lost]
+        );
+        // Several classified points: what rose from the first to the last.
+        let all = |a: u64, b: u64, c: u64| vec![Some(a), Some(b), Some(c)];
+        assert_eq!(
+            growth_classes(&[all(5, 10, 20), all(1, 1, 1), all(30, 10, 0)]),
+            [Class::Lost]
+        );
+        assert_eq!(
+            growth_classes(&[all(5, 5, 5), all(0, 0, 0), all(0, 10, 20)]),
+            [Class::Reachable]
+        );
+    }
 
     #[test]
     fn slope_of_a_line() {

@@ -1,7 +1,7 @@
 //! Text for growth over a series of dumps and for `--diff`.
 
 use crate::diff::Diff;
-use crate::series::Series;
+use crate::series::{Class, Series};
 use crate::text::{plural, stack_lines, thousands, trigger_text, Style};
 use std::fmt::Write;
 
@@ -9,6 +9,15 @@ fn arrow_list(values: &[u64]) -> String {
     values
         .iter()
         .map(|&v| thousands(v))
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// Values of the classified points, `?` at the others.
+fn maybe_arrow_list(values: &[Option<u64>]) -> String {
+    values
+        .iter()
+        .map(|v| v.map_or_else(|| "?".to_string(), thousands))
         .collect::<Vec<_>>()
         .join(" → ")
 }
@@ -49,9 +58,15 @@ pub fn render_series(s: &Series, style: &Style) -> String {
         );
     }
     let _ = writeln!(out);
+    let any_classified = s.points.iter().any(|p| p.classified);
     let _ = writeln!(
         out,
-        "SITES BY GROWTH (sites that only grew first, then by bytes per second)"
+        "{}",
+        if any_classified {
+            "SITES BY GROWTH (lost growth first, then sites that only grew, then by bytes per second)"
+        } else {
+            "SITES BY GROWTH (sites that only grew first, then by bytes per second)"
+        }
     );
     if s.trends.len() < s.total_sites {
         let _ = writeln!(
@@ -72,9 +87,16 @@ pub fn render_series(s: &Series, style: &Style) -> String {
                 t.grew, t.shrank
             )
         };
+        // What grew: ", lost", ", still reachable", ", lost and still reachable".
+        let kinds = if t.growth.is_empty() {
+            String::new()
+        } else {
+            let words: Vec<&str> = t.growth.iter().map(|c| c.words()).collect();
+            format!(", {}", words.join(" and "))
+        };
         let _ = writeln!(
             out,
-            "{}, {}  {}",
+            "{}, {}{kinds}  {}",
             style.bold(&format!(
                 "{} bytes/s",
                 signed(t.bytes_per_second.round() as i64)
@@ -84,6 +106,13 @@ pub fn render_series(s: &Series, style: &Style) -> String {
         );
         let _ = writeln!(out, "    bytes:  {}", arrow_list(&t.bytes));
         let _ = writeln!(out, "    blocks: {}", arrow_list(&t.blocks));
+        for class in Class::ALL {
+            let values = t.class_bytes(class);
+            if values.iter().any(|v| v.is_some_and(|b| b > 0)) {
+                let label = format!("{}:", class.words());
+                let _ = writeln!(out, "    {label:<7} {}", maybe_arrow_list(values));
+            }
+        }
         stack_lines(&mut out, &t.frames, style);
     }
     out
