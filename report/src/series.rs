@@ -123,7 +123,7 @@ fn growth_classes(by_class: &[Vec<Option<u64>>; 3]) -> Vec<Class> {
             (delta > 0).then_some((c, delta))
         })
         .collect();
-    grown.sort_by(|a, b| b.1.cmp(&a.1));
+    grown.sort_by_key(|g| std::cmp::Reverse(g.1));
     grown.into_iter().map(|(c, _)| c).collect()
 }
 
