@@ -626,9 +626,24 @@ fn a_block_handed_to_a_starting_thread_is_not_lost() {
             !valgrind.contains_key(&("race_block".into(), "definite".into())),
             "{v:?}: {valgrind:?}"
         );
+        // 50 runs, in 5 threads: reading a dump takes longer than the run.
+        let tallies: Vec<Tally> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..5)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..10)
+                            .map(|_| leaktrace_tally(&exe, &[], &names))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
         let mut lost = Vec::new();
-        for i in 0..50 {
-            let t = leaktrace_tally(&exe, &[], &names);
+        for (i, t) in tallies.iter().enumerate() {
             assert_eq!(
                 t.values().map(|c| c.1).sum::<u64>(),
                 1,
