@@ -255,7 +255,7 @@ fn stacks_are_interned_and_inline_frames_shown() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["function"] == "leak_vector()")
+        .find(|s| s["function"] == "leak_vector()" && s["bytes"] == 400)
         .unwrap();
     let frames = site["frames"].as_array().unwrap();
     assert!(frames.iter().any(|f| f["inlined"] == true), "{site}");

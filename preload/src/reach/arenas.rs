@@ -4,7 +4,10 @@
 //! maps); every other arena lives in heaps of its own: regions aligned to
 //! their maximum size (64 MiB on 64-bit), each starting with a `heap_info`
 //! header: the arena's address, the previous heap, and the sizes in use
-//! and made writable.
+//! and made writable. The main arena's own state (`main_arena`, in libc's
+//! data) points to the top chunk and to free chunks: their headers lie in
+//! the last bytes of the blocks before them, so it would make blocks
+//! "possibly" reached; it is told by its bins (below).
 
 use super::maps::{Mapping, What};
 use super::read::SelfMemory;
@@ -31,6 +34,37 @@ pub fn thread_heaps(maps: &[Mapping], mem: &mut SelfMemory) -> Vec<(u64, u64)> {
         }
     }
     heaps
+}
+
+/// Size of glibc's `struct malloc_state` on x86_64 (2.26 and later), and
+/// where its bins end in it: `bins` starts at 112 and holds 254 pointers.
+const ARENA_SIZE: u64 = 2200;
+const BINS_END: u64 = 112 + 254 * 8;
+
+/// Where the main arena's state lies among libc's writable `segments`.
+/// An empty bin is a pair of list heads pointing to the pair's address
+/// less 16 (the bin is read as a chunk whose links are at 16 and 24):
+/// most bins are empty, the last ones nearly always, so the last such
+/// pair in libc's data ends the bins.
+pub fn main_arena(segments: &[(u64, u64)], mem: &mut SelfMemory) -> Option<(u64, u64)> {
+    let mut last_empty_bin = None;
+    for &(start, end) in segments {
+        let start = (start + 7) & !7;
+        let mut words = Vec::new();
+        mem.words(start, end, |w| words.push(w));
+        let at = |i: usize| start + 8 * i as u64;
+        let empty = |i: usize| {
+            i + 1 < words.len() && words[i] == at(i).wrapping_sub(16) && words[i + 1] == words[i]
+        };
+        for i in 0..words.len() {
+            // Four empty bins in a row: not a chance match.
+            if (0..4).all(|k| empty(i + 2 * k)) {
+                last_empty_bin = Some(at(i + 6));
+            }
+        }
+    }
+    let bins_end = last_empty_bin? + 16;
+    Some((bins_end - BINS_END, bins_end - BINS_END + ARENA_SIZE))
 }
 
 /// The writable length of the heap whose `heap_info` is at `at`, if one is.
@@ -78,5 +112,37 @@ mod tests {
         );
         // Nothing else is taken for a heap: each starts aligned.
         assert!(heaps.iter().all(|&(s, _)| s % HEAP_MAX == 0));
+    }
+
+    #[test]
+    fn the_main_arena_is_found_in_libc() {
+        // The main arena's top chunk pointer is 96 bytes into the state.
+        // SAFETY: malloc/free of a block, so the main arena is set up.
+        unsafe { libc::free(libc::malloc(10)) };
+        crate::modules::refresh();
+        let maps = crate::reach::maps::read();
+        let libc_data: Vec<(u64, u64)> = crate::modules::registry()
+            .iter()
+            .filter(|m| m.path.contains("libc.so"))
+            .flat_map(|m| {
+                m.segments
+                    .iter()
+                    .filter(|s| s.flags & 2 != 0)
+                    .map(|s| (m.bias + s.vaddr, m.bias + s.vaddr + s.memsz))
+                    .collect::<Vec<_>>()
+            })
+            .flat_map(|(s, e)| crate::reach::maps::readable_parts(&maps, s, e))
+            .collect();
+        let mut mem = SelfMemory::open();
+        let (start, end) = main_arena(&libc_data, &mut mem).expect("found");
+        assert_eq!(end - start, ARENA_SIZE);
+        // Its `next` (a circular list of arenas) points to an arena: itself
+        // when this process has no other.
+        let next = mem.word(start + BINS_END + 16).unwrap();
+        assert!(next != 0 && next.is_multiple_of(8), "{next:#x}");
+        let top = mem.word(start + 96).unwrap();
+        assert!(maps
+            .iter()
+            .any(|m| m.what == What::Heap && top >= m.start && top < m.end));
     }
 }

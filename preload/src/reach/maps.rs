@@ -7,6 +7,8 @@ pub struct Mapping {
     pub end: u64,
     pub readable: bool,
     pub writable: bool,
+    /// `MAP_SHARED`.
+    pub shared: bool,
     pub what: What,
 }
 
@@ -34,7 +36,9 @@ impl What {
             "[anon:leaktrace]" => What::Own,
             "[heap]" => What::Heap,
             "[stack]" => What::Stack,
-            p if p.starts_with("[anon:") || p.starts_with("[anon_shmem:") => What::Anonymous,
+            p if p.starts_with("[anon:") => What::Anonymous,
+            // Shared anonymous memory is a file of the kernel's.
+            p if p.starts_with("[anon_shmem:") || p.starts_with("/dev/zero ") => What::File,
             p if p.starts_with('[') => What::Special,
             p if p.starts_with("/dev/") && p != "/dev/zero" && !p.starts_with("/dev/shm/") => {
                 What::Special
@@ -66,6 +70,7 @@ fn parse_line(line: &str) -> Option<Mapping> {
         end: u64::from_str_radix(end, 16).ok()?,
         readable: perms.starts_with('r'),
         writable: perms.as_bytes().get(1) == Some(&b'w'),
+        shared: perms.as_bytes().get(3) == Some(&b's'),
         what: What::of(path),
     })
 }

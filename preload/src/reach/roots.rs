@@ -4,7 +4,8 @@
 //! hold their blocks; less what holds stale copies of pointers:
 //!
 //! - glibc malloc's own memory ([`arenas`]): free chunks keep old links
-//!   and old contents. Heap blocks are never roots; they are read only
+//!   and old contents, and the main arena's state in libc's data points
+//!   to chunk headers, which lie inside the blocks before them. Heap blocks are never roots; they are read only
 //!   when a pointer reaches them (flood.rs).
 //! - the library's own: its module's globals, its mappings
 //!   ([`crate::own_maps`]), each thread's leaktrace state, and the stack of
@@ -14,7 +15,10 @@
 //!   is a dead thread's, cached by glibc for the next thread, and is left
 //!   out whole, unless some thread could not be stopped and located:
 //!   then that thread's stack may be any of them, and all are read whole.
-//! - devices and kernel pages (`[vvar]`), which reading may disturb.
+//! - devices and kernel pages (`[vvar]`), which reading may disturb, and
+//!   files mapped shared (a database's file, say).
+//!
+//! Anonymous pages never touched are skipped unread (/proc/self/pagemap).
 //!
 //! Writable segments of the loaded modules are roots even where RELRO
 //! made them read-only since.
@@ -52,6 +56,12 @@ pub fn roots(
     next_is_glibc: bool,
 ) -> Option<Vec<(u64, u64)>> {
     let own = own_maps::all()?;
+    mem.set_files(union(
+        maps.iter()
+            .filter(|m| m.what == What::File)
+            .map(|m| (m.start, m.end))
+            .collect(),
+    ));
     let own_code = roots as *const () as u64;
     let readable_file = mem.is_open();
     let mut regions: Vec<(u64, u64)> = maps
@@ -59,24 +69,39 @@ pub fn roots(
         .filter(|m| m.readable && m.writable)
         .filter(|m| match m.what {
             What::Anonymous | What::Stack => true,
-            What::File => readable_file,
+            // A file shared with others holds no pointers of this
+            // process's worth reading (and may be gigabytes of a database).
+            What::File => readable_file && !m.shared,
             What::Own | What::Heap | What::Special => false,
         })
         .map(|m| (m.start, m.end))
         .collect();
     // Never roots, however they are mapped.
     let mut cut: Vec<(u64, u64)> = Vec::new();
+    let mut libc_data = Vec::new();
     for m in modules::registry().iter().filter(|m| !m.unloaded) {
         let own_module = contains(m, own_code);
+        let is_libc = m
+            .path
+            .rsplit('/')
+            .next()
+            .is_some_and(|f| f.starts_with("libc.so"));
         for s in m.segments.iter().filter(|s| s.flags & 2 != 0) {
             let start = m.bias.wrapping_add(s.vaddr);
             let end = start + s.memsz;
             if own_module {
                 cut.push((start, end));
             } else {
-                regions.extend(maps::readable_parts(maps, start, end));
+                let parts = maps::readable_parts(maps, start, end);
+                if is_libc {
+                    libc_data.extend_from_slice(&parts);
+                }
+                regions.extend(parts);
             }
         }
+    }
+    if next_is_glibc {
+        cut.extend(arenas::main_arena(&libc_data, mem));
     }
 
     // Stacks: the live part of each located thread's, none of the dump
