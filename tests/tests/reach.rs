@@ -200,8 +200,9 @@ fn the_launcher_fails_on_leaks() {
     assert_eq!(out.status.code(), Some(5));
 }
 
+/// `LEAKTRACE_CLASSIFY=0`: not even the final dump is classified.
 #[test]
-fn snapshots_are_classified_on_request() {
+fn classify_0_leaves_the_final_dump_unclassified() {
     let v = Variant::O2NoFramePointers;
     let run = run_traced(
         &sample("reach", v),
