@@ -165,8 +165,10 @@ fn write_to(
             if owners.len() == blocks.len() {
                 w.begin(tag::OWNERS, 0, 8 + 4 * blocks.len() as u64)?;
                 w.raw(&(blocks.len() as u64).to_le_bytes())?;
-                let bytes: Vec<u8> = owners.iter().flat_map(|o| o.to_le_bytes()).collect();
-                w.raw(&bytes)?;
+                for chunk in owners.chunks(1 << 14) {
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|o| o.to_le_bytes()).collect();
+                    w.raw(&bytes)?;
+                }
             }
         }
         let out = w.finish()?;

@@ -137,11 +137,6 @@ pub fn roots(
     }
     cut.extend_from_slice(&stack_blocks);
     cut.extend(arenas::thread_heaps(maps, mem));
-    cut.extend(
-        blocks
-            .iter()
-            .map(|b| (b.address, b.address + b.size.max(1))),
-    );
     if !next_is_glibc {
         // Another allocator's memory is not known by its shape: leave out
         // every anonymous mapping holding one of its blocks.
@@ -153,6 +148,11 @@ pub fn roots(
         }
     }
     let mut roots = subtract(&union(regions), &union(cut));
+    // Blocks are sorted and apart already: cut without a copy of millions.
+    roots = subtract_by(&roots, blocks.len(), |i| {
+        let b = &blocks[i];
+        (b.address, b.address + b.size.max(1))
+    });
     roots.extend(live_stacks);
     let mut never = own;
     never.extend_from_slice(&threads.states);
@@ -195,19 +195,28 @@ pub fn union(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 
 /// `ranges` without `holes`; both sorted and disjoint (see [`union`]).
 pub fn subtract(ranges: &[(u64, u64)], holes: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    subtract_by(ranges, holes.len(), |i| holes[i])
+}
+
+/// `ranges` without the `n` holes `hole(0..n)`, sorted and disjoint.
+fn subtract_by(
+    ranges: &[(u64, u64)],
+    n: usize,
+    hole: impl Fn(usize) -> (u64, u64),
+) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     let mut h = 0;
     for &(start, end) in ranges {
         let mut at = start;
-        while h < holes.len() && holes[h].1 <= at {
+        while h < n && hole(h).1 <= at {
             h += 1;
         }
         let mut k = h;
-        while at < end && k < holes.len() && holes[k].0 < end {
-            if holes[k].0 > at {
-                out.push((at, holes[k].0));
+        while at < end && k < n && hole(k).0 < end {
+            if hole(k).0 > at {
+                out.push((at, hole(k).0));
             }
-            at = at.max(holes[k].1);
+            at = at.max(hole(k).1);
             k += 1;
         }
         if at < end {
