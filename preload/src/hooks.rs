@@ -204,15 +204,27 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize, sp: u64, bp: u64) 
     } else if size != 0 {
         // Failed: the old block is still there, unchanged.
         if let Some(r) = old {
-            let errno = sys::errno();
-            if let Inserted::New = table::insert(p as u64, r.size, r.stack, r.time) {
-                stats::change(busy.state(), r.size as i64, 1);
-            }
-            sys::set_errno(errno);
+            restore(&mut busy, p, r);
         }
     }
     // realloc(p, 0) returning NULL freed p (glibc 2.36): already forgotten.
     q
+}
+
+/// Records again a block a failed realloc left in place, under
+/// `catch_unwind` like every other record; errno is realloc's.
+fn restore(busy: &mut Busy, p: *mut c_void, r: table::Recorded) {
+    let errno = sys::errno();
+    let state = busy.state();
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        if let Inserted::New = table::insert(p as u64, r.size, r.stack, r.time) {
+            stats::change(state, r.size as i64, 1);
+        }
+    }));
+    if ok.is_err() {
+        lifecycle::fail("internal error while recording a failed realloc");
+    }
+    sys::set_errno(errno);
 }
 
 pub unsafe extern "C" fn reallocarray(
