@@ -581,6 +581,38 @@ fn lost_patterns_alone_match_valgrind() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// stale.c: lost blocks whose never-written bytes hold the addresses of
+/// other lost blocks, left there by a freed block. valgrind takes no
+/// undefined word for a pointer and calls them all definitely lost;
+/// leaktrace reads bytes, not their history, and may call some indirectly
+/// lost (the documented difference): lost either way, never possible or
+/// reachable.
+#[test]
+fn old_addresses_in_lost_blocks_keep_them_lost() {
+    let names = ["leak_kept_request"];
+    for v in VARIANTS {
+        let exe = sample("stale", v);
+        assert_eq!(
+            valgrind_tally(&exe, &[], &names),
+            tally_of(&[("leak_kept_request", "definite", 8800, 100)]),
+            "{v:?}: valgrind"
+        );
+        let t = leaktrace_tally(&exe, &[], &names);
+        let lost = |kind: &str| {
+            t.get(&("leak_kept_request".to_string(), kind.to_string()))
+                .copied()
+                .unwrap_or_default()
+        };
+        let (definite, indirect) = (lost("definite"), lost("indirect"));
+        assert_eq!(
+            (definite.0 + indirect.0, definite.1 + indirect.1),
+            (8800, 100),
+            "{v:?}: {t:?}"
+        );
+        assert!(definite.1 >= 1, "{v:?}: a chain starts somewhere: {t:?}");
+    }
+}
+
 #[test]
 fn pool_kinds_match_valgrind() {
     same_kinds_as_valgrind(
