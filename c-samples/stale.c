@@ -4,8 +4,9 @@
  * block the request's memory, old pointer and all. valgrind calls every kept
  * block definitely lost (it takes no word never written since the malloc
  * for a pointer); a scan of the bytes alone sees a chain, and calls all but
- * one indirectly lost (docs/design.md, "Compared with valgrind"). Lost either way:
- * an old address in a lost block never makes a block reachable.
+ * one indirectly lost (docs/design.md, "Compared with valgrind"). Lost
+ * either way: an old address in a lost block never makes a block
+ * reachable.
  *   leak_kept_request     8,800 in 100   definite (valgrind)
  *   clean_request, clean_buffer          all freed */
 #include <stdlib.h>
