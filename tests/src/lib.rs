@@ -11,7 +11,7 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
@@ -332,4 +332,43 @@ pub fn assert_leaks(report: &Value, expected: &[(&str, u64, u64)], context: &str
         clean.is_empty(),
         "{context}: clean functions appear in the report: {clean:?}"
     );
+}
+
+/// Starts `command` traced, dumps going to `dir/lt`, and returns it with
+/// the first line it prints (a program that waits says when it is ready).
+///
+/// The signals the tests send start at their default action in the child:
+/// an ignored disposition survives exec, and a test run under `nohup`
+/// (SIGHUP ignored) or as a background job of a shell without job control
+/// (SIGINT ignored) would otherwise wait for a death that never comes.
+pub fn spawn_traced(mut command: Command, dir: &Path, env: &[(&str, &str)]) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    command
+        .env("LD_PRELOAD", library())
+        .env("LEAKTRACE_OUT", dir.join("lt"))
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped());
+    // SAFETY: between fork and exec the closure only calls signal(2),
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            for sig in [
+                libc::SIGHUP,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGUSR1,
+                libc::SIGUSR2,
+            ] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
 }

@@ -2,48 +2,16 @@
 //! exit(), children, growth over time, ages and process memory.
 
 use leaktrace_e2e::*;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 const V: Variant = Variant::O2NoFramePointers;
 
 /// Starts `exe` traced, dumps going to `dir/lt`, and waits for its "ready".
-///
-/// The signals the tests send start at their default action in the child:
-/// an ignored disposition survives exec, and a test run under `nohup`
-/// (SIGHUP ignored) or as a background job of a shell without job control
-/// (SIGINT ignored) would otherwise wait for a death that never comes.
 fn start(exe: &Path, dir: &Path, env: &[(&str, &str)]) -> Child {
-    let mut command = Command::new(exe);
-    command
-        .env("LD_PRELOAD", library())
-        .env("LEAKTRACE_OUT", dir.join("lt"))
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped());
-    // SAFETY: between fork and exec the closure only calls signal(2),
-    // which is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            for sig in [
-                libc::SIGHUP,
-                libc::SIGINT,
-                libc::SIGTERM,
-                libc::SIGUSR1,
-                libc::SIGUSR2,
-            ] {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = spawn_traced(Command::new(exe), dir, env);
     assert_eq!(line.trim(), "ready");
     child
 }

@@ -229,34 +229,12 @@ fn reach_snapshot_and_exit(
     v: Variant,
     env: &[(&str, &str)],
 ) -> (PathBuf, PathBuf, tempfile::TempDir) {
-    use std::io::{BufRead, BufReader};
-    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(sample("reach", v));
-    command
-        .arg(plugin(v))
-        .arg("wait")
-        .env("LD_PRELOAD", library())
-        .env("LEAKTRACE_OUT", dir.path().join("lt"))
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    // SAFETY: between fork and exec the closure only calls signal(2),
-    // which is async-signal-safe. (SIGUSR1 ignored by whoever runs the
-    // tests would otherwise be inherited.)
-    unsafe {
-        command.pre_exec(|| {
-            libc::signal(libc::SIGUSR1, libc::SIG_DFL);
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    command.arg(plugin(v)).arg("wait").stdin(Stdio::piped());
+    let (mut child, line) = spawn_traced(command, dir.path(), env);
     assert_eq!(line, "reach: done\n");
     let pid = child.id();
     let snapshot = dir.path().join(format!("lt.{pid}.1.bin"));

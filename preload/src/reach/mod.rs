@@ -108,6 +108,14 @@ pub fn classify(
     found.owners
 }
 
+/// Whether `m` is glibc's libc.so.
+fn is_libc(m: &Module) -> bool {
+    m.path
+        .rsplit('/')
+        .next()
+        .is_some_and(|f| f.starts_with("libc.so"))
+}
+
 fn contains(m: &Module, addr: u64) -> bool {
     m.segments.iter().any(|s| {
         let start = m.bias.wrapping_add(s.vaddr);
@@ -125,13 +133,7 @@ pub fn live_stack_start(state: &mut ThreadState, caller: crate::unwind::Caller) 
     let own_code = live_stack_start as *const () as u64;
     let runtime: Vec<&Module> = registry
         .iter()
-        .filter(|m| {
-            contains(m, own_code)
-                || m.path
-                    .rsplit('/')
-                    .next()
-                    .is_some_and(|f| f.starts_with("libc.so"))
-        })
+        .filter(|m| contains(m, own_code) || is_libc(m))
         .collect();
     for (i, &pc) in pcs.iter().enumerate() {
         if !runtime.iter().any(|m| contains(m, pc)) {

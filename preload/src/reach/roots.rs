@@ -24,9 +24,9 @@
 //! made them read-only since.
 
 use super::arenas;
-use super::contains;
 use super::maps::{self, Mapping, What};
 use super::read::SelfMemory;
+use super::{contains, is_libc};
 use crate::modules;
 use crate::own_maps;
 use leaktrace_format::Block;
@@ -81,11 +81,7 @@ pub fn roots(
     let mut libc_data = Vec::new();
     for m in modules::registry().iter().filter(|m| !m.unloaded) {
         let own_module = contains(m, own_code);
-        let is_libc = m
-            .path
-            .rsplit('/')
-            .next()
-            .is_some_and(|f| f.starts_with("libc.so"));
+        let is_libc = is_libc(m);
         for s in m.segments.iter().filter(|s| s.flags & 2 != 0) {
             let start = m.bias.wrapping_add(s.vaddr);
             let end = start + s.memsz;
