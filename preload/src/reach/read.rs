@@ -5,6 +5,10 @@
 //! read instead of a signal; the kernel's `process_vm_readv` would too, but
 //! hardened services filter it out (systemd's `@debug` set), and a filtered
 //! system call may kill the process.
+//!
+//! A process may be unable to open its own `/proc/self/mem` (no /proc, no
+//! free descriptor, or made non-dumpable while not root): then words are
+//! read directly, and the caller reads no file-backed memory.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -60,8 +64,8 @@ impl SelfMemory {
         }
     }
 
-    /// Whether reads are safe; if not, only anonymous memory may be read,
-    /// directly.
+    /// Whether reads are safe; if not, they are direct, and only anonymous
+    /// memory and modules' data may be read.
     pub fn is_open(&self) -> bool {
         self.file.is_some()
     }
@@ -69,9 +73,6 @@ impl SelfMemory {
     /// Calls `f` with each aligned word of `[start, end)` that can be read;
     /// pages that cannot are skipped.
     pub fn words(&mut self, start: u64, end: u64, mut f: impl FnMut(u64)) {
-        let Some(file) = &self.file else {
-            return;
-        };
         let mut at = (start + 7) & !7;
         while at + 8 <= end {
             let want = ((end - at) as usize).min(CHUNK) & !7;
@@ -79,9 +80,19 @@ impl SelfMemory {
                 at += want as u64;
                 continue;
             }
-            let got = match file.read_at(&mut self.buf[..want], at) {
-                Ok(n) => n & !7,
-                Err(_) => 0,
+            let got = match &self.file {
+                Some(file) => file
+                    .read_at(&mut self.buf[..want], at)
+                    .map_or(0, |n| n & !7),
+                None => {
+                    // SAFETY: without /proc the caller reads only mapped
+                    // anonymous memory and modules' data, which the other
+                    // threads, stopped, cannot unmap.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(at as *const u8, self.buf.as_mut_ptr(), want)
+                    };
+                    want
+                }
             };
             for word in self.buf[..got].chunks_exact(8) {
                 f(u64::from_le_bytes(word.try_into().unwrap_or_default()));
@@ -118,6 +129,22 @@ mod tests {
         let mut none = 0;
         mem.words(0, 3 * 4096, |_| none += 1);
         assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn without_proc_words_are_read_directly() {
+        let data: Vec<u64> = (0..20000).collect();
+        let start = data.as_ptr() as u64;
+        let mut mem = super::SelfMemory {
+            file: None,
+            pagemap: None,
+            files: Vec::new(),
+            buf: vec![0; super::CHUNK],
+        };
+        assert!(!mem.is_open());
+        let mut seen = Vec::new();
+        mem.words(start, start + 20000 * 8, |w| seen.push(w));
+        assert_eq!(seen, data);
     }
 
     #[test]
