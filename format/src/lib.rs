@@ -17,11 +17,13 @@
 //! The reader never trusts a length from the file: every count is checked
 //! against the bytes that remain before anything is allocated.
 
+mod duration;
 mod error;
 mod model;
 mod read;
 mod write;
 
+pub use duration::{parse_duration, DURATION_UNITS};
 pub use error::FormatError;
 pub use model::{
     Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger, NO_OWNER,

@@ -163,26 +163,14 @@ pub fn parse_signal(text: &str) -> Option<i32> {
     ((1..=64).contains(&n) && !forbidden.contains(&n)).then_some(n)
 }
 
-/// "10s", "500ms", "2m", "1h", "1.5s", "30" (seconds) → nanoseconds.
+/// `LEAKTRACE_INTERVAL`: a duration as leaktrace_format::parse_duration
+/// reads it ("10s", "500ms", "2m", "1h", "1.5s", "30" seconds), from 1 ms
+/// up, in nanoseconds.
 pub fn parse_duration_ns(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale: f64 = match unit.trim() {
-        "" => 1e9,
-        "ns" => 1.0,
-        "us" => 1e3,
-        "ms" => 1e3 * 1e3,
-        "s" => 1e9,
-        "m" | "min" => 60e9,
-        "h" => 3600e9,
-        _ => return None,
-    };
-    let n: f64 = number.parse().ok()?;
-    let ns = n * scale;
-    (1e6..1e18).contains(&ns).then_some(ns as u64)
+    let ns = leaktrace_format::parse_duration(text)?.as_nanos();
+    (1_000_000..1_000_000_000_000_000_000)
+        .contains(&ns)
+        .then_some(ns as u64)
 }
 
 /// "512k", "4M", "1g", "4096" → bytes (k = 1024). `None` for anything else.

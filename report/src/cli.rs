@@ -100,31 +100,17 @@ impl ReportOptions {
     }
 }
 
-/// "30s", "500ms", "5m", "2h", "1d", "12" (seconds) → seconds.
+/// `--older-than`: a duration as leaktrace_format::parse_duration reads it
+/// (the units of `LEAKTRACE_INTERVAL` too), in seconds.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
-    let t = text.trim().to_ascii_lowercase();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration (like 30s, 5m or 500ms)"
-            ))
-        }
-    };
-    match number.parse::<f64>() {
-        Ok(n) if n >= 0.0 && n.is_finite() => Ok(n * scale),
-        _ => Err(format!(
-            "{text:?} is not a duration (like 30s, 5m or 500ms)"
-        )),
-    }
+    leaktrace_format::parse_duration(text)
+        .map(|d| d.as_secs_f64())
+        .ok_or_else(|| {
+            format!(
+                "{text:?} is not a duration (like 30s, 5m or 500ms; units: {})",
+                leaktrace_format::DURATION_UNITS
+            )
+        })
 }
 
 #[cfg(test)]
@@ -133,13 +119,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(30.0));
+        // The units of LEAKTRACE_INTERVAL (leaktrace_format::parse_duration).
         assert_eq!(parse_duration("500ms"), Ok(0.5));
-        assert_eq!(parse_duration("5m"), Ok(300.0));
-        assert_eq!(parse_duration("2h"), Ok(7200.0));
-        assert_eq!(parse_duration("12"), Ok(12.0));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("-3s").is_err());
-        assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("2min"), Ok(120.0));
+        assert_eq!(parse_duration("1d"), Ok(86400.0));
+        let e = parse_duration("soon").unwrap_err();
+        assert!(
+            e.contains("\"soon\" is not a duration") && e.contains("min"),
+            "{e}"
+        );
     }
 }
