@@ -6,7 +6,7 @@ use crate::cli::ReportOptions;
 use crate::group::{self, Site};
 use crate::input::Input;
 use crate::suppress::Suppressions;
-use crate::symbolize::Symbolizer;
+use crate::symbolize::{ObjectCache, Symbolizer};
 use leaktrace_format::{Dump, Kind};
 
 /// Bytes and blocks (estimates when the dump is sampled).
@@ -101,7 +101,20 @@ pub fn kind_shown(kind: Kind, options: &ReportOptions) -> bool {
     kind != Kind::Reachable || options.show_reachable
 }
 
-pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppressions) -> Analysis {
+/// Analyses one dump on its own (see [`analyse_with`] for many).
+pub fn analyse(input: Input, options: &ReportOptions, suppressions: &Suppressions) -> Analysis {
+    let mut objects = ObjectCache::new(options.debug_roots());
+    analyse_with(input, options, suppressions, &mut objects)
+}
+
+/// Analyses one dump of many, symbolizing through `objects`, the files
+/// already opened for the others.
+pub fn analyse_with(
+    mut input: Input,
+    options: &ReportOptions,
+    suppressions: &Suppressions,
+    objects: &mut ObjectCache,
+) -> Analysis {
     let mut notes = Vec::new();
     if let Some(min_age) = options.older_than {
         let d = &mut input.dump;
@@ -117,7 +130,7 @@ pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppres
             notes.push("the dump records no allocation times (leaktrace before 1.1): --older-than is ignored".to_string());
         }
     }
-    let mut symbols = Symbolizer::new(&input.dump.modules, options.debug_roots());
+    let mut symbols = Symbolizer::new(&input.dump.modules, objects);
     let sites = group::sites(&input.dump, &mut symbols, options.group_by);
     let suppressed_by: Vec<Option<String>> = sites
         .iter()
@@ -155,6 +168,10 @@ pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppres
     let owners_known = (0..input.dump.blocks.len()).any(|i| input.dump.owner(i).is_some());
     let classified = input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
     let reachable_hidden = !options.show_reachable && totals.reachable.blocks > 0;
+    // Everything after this reads the sites. The blocks and stacks are the
+    // bulk of a dump, and a run over thousands of dumps keeps every
+    // analysis until it prints.
+    release_blocks(&mut input.dump);
     Analysis {
         input,
         sites,
@@ -170,6 +187,13 @@ pub fn analyse(mut input: Input, options: &ReportOptions, suppressions: &Suppres
         warnings: notes.into_iter().chain(symbols.warnings).collect(),
         incomplete: symbols.incomplete,
     }
+}
+
+/// Drops what grouping read: blocks, stacks and owners.
+fn release_blocks(dump: &mut Dump) {
+    dump.blocks = Vec::new();
+    dump.stacks = Vec::new();
+    dump.owners = Vec::new();
 }
 
 /// Keeps the blocks of `dump` whose `keep` is true, and their owners (an

@@ -5,7 +5,8 @@
 //! [`input`] reads dump files (format: the `leaktrace-format` crate) →
 //! [`objects`] finds each module's binary and debug file on disk →
 //! [`symbolize`] turns every unique return address into frames (DWARF with
-//! inline frames, else the symbol table, else `module+0xoffset`) →
+//! inline frames, else the symbol table ([`symtab`]), else
+//! `module+0xoffset`), opening each object once for all the dumps →
 //! [`group`] merges blocks into call sites ([`owners`]: a definite site
 //! carries the indirect bytes it owns), [`analysis`] applies the user's
 //! filters → [`text`] or [`json`] prints them. Several dumps of one process
@@ -33,6 +34,7 @@ pub mod pprof;
 pub mod series;
 pub mod suppress;
 pub mod symbolize;
+pub mod symtab;
 pub mod text;
 pub mod text_growth;
 

@@ -4,7 +4,7 @@
 //! series, reported as growth over time ([`series`]); any other dump gets
 //! its own report. `--diff` compares two dumps ([`diff`]).
 
-use crate::analysis::{analyse, fails, Analysis};
+use crate::analysis::{analyse_with, fails, Analysis};
 use crate::cli::{Color, Format, ReportOptions};
 use crate::{
     diff, folded, html, input, json, json_growth, pprof, series, text, text_growth, EXIT_BAD_INPUT,
@@ -35,10 +35,11 @@ fn analyse_all(tool: &str, files: &[PathBuf], options: &ReportOptions) -> (Vec<A
     };
     let mut incomplete = false;
     let mut analyses = Vec::new();
+    let mut objects = crate::symbolize::ObjectCache::new(options.debug_roots());
     for path in files {
         match input::read(path) {
             Ok(i) => {
-                let a = analyse(i, options, &suppressions);
+                let a = analyse_with(i, options, &suppressions, &mut objects);
                 for w in &a.warnings {
                     eprintln!("{tool}: {}: {w}", a.input.path);
                 }

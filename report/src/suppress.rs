@@ -35,6 +35,9 @@ leak:pool::pool
 #[derive(Clone, Debug, Default)]
 pub struct Suppressions {
     patterns: Vec<String>,
+    /// The first pattern each text met so far matches: a run over many
+    /// dumps sees the same libc and loader frames thousands of times.
+    first_match: std::cell::RefCell<std::collections::HashMap<String, Option<usize>>>,
 }
 
 impl Suppressions {
@@ -56,25 +59,40 @@ impl Suppressions {
                 }
             }
         }
-        Ok(Suppressions { patterns })
+        Ok(Suppressions {
+            patterns,
+            first_match: Default::default(),
+        })
     }
 
     pub fn extend(&mut self, other: Suppressions) {
         self.patterns.extend(other.patterns);
+        self.first_match.get_mut().clear();
     }
 
     /// The first pattern matching a frame of `frames`.
     pub fn matching(&self, frames: &[Frame]) -> Option<&str> {
-        self.patterns
-            .iter()
-            .find(|p| {
-                frames.iter().any(|f| {
-                    f.function.as_deref().is_some_and(|n| matches(p, n))
-                        || f.file.as_deref().is_some_and(|n| matches(p, n))
-                        || matches(p, &f.module)
-                })
-            })
-            .map(String::as_str)
+        if self.patterns.is_empty() {
+            return None;
+        }
+        // The first pattern matching any text = the least of each text's
+        // first matching pattern.
+        let texts = frames.iter().flat_map(|f| {
+            [f.function.as_deref(), f.file.as_deref(), Some(f.module.as_str())]
+                .into_iter()
+                .flatten()
+        });
+        let first = texts.filter_map(|t| self.first_match_of(t)).min()?;
+        Some(self.patterns[first].as_str())
+    }
+
+    fn first_match_of(&self, text: &str) -> Option<usize> {
+        if let Some(&known) = self.first_match.borrow().get(text) {
+            return known;
+        }
+        let found = self.patterns.iter().position(|p| matches(p, text));
+        self.first_match.borrow_mut().insert(text.to_string(), found);
+        found
     }
 }
 

@@ -1,17 +1,21 @@
 //! Return addresses → frames.
 //!
-//! Per module, opened lazily once: the binary on disk (checked against the
+//! Per object, opened lazily once for the whole run ([`ObjectCache`], shared
+//! by every dump reported): the binary on disk (checked against the
 //! build-id recorded in the dump), its separate debug file if any, an
-//! addr2line context over whichever has DWARF, and a symbol table as the
-//! fallback. Every unique address is resolved once and cached.
+//! addr2line context over whichever has DWARF, and a symbol table
+//! ([`crate::symtab`]) as the fallback. Every unique address of an object
+//! is resolved once and cached by its offset in the file, so the same libc
+//! code in a thousand processes is looked up once.
 
 use crate::objects::{find_debug_file, hex, ElfFile};
+use crate::symtab::SymbolTable;
 use addr2line::Context;
 use gimli::{EndianSlice, RunTimeEndian};
 use leaktrace_format::Module;
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::Object as _;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 type Reader = EndianSlice<'static, RunTimeEndian>;
 
@@ -49,36 +53,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// Function symbols of one file, sorted by address.
-struct SymbolTable {
-    entries: Vec<(u64, u64, String)>,
-}
-
-impl SymbolTable {
-    fn new(elf: &ElfFile) -> SymbolTable {
-        let mut entries: Vec<(u64, u64, String)> = elf
-            .object
-            .symbols()
-            .chain(elf.object.dynamic_symbols())
-            .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_string())))
-            .collect();
-        entries.sort_by_key(|e| (e.0, std::cmp::Reverse(e.1)));
-        entries.dedup_by_key(|e| e.0);
-        SymbolTable { entries }
-    }
-
-    fn lookup(&self, addr: u64) -> Option<&str> {
-        let i = self
-            .entries
-            .partition_point(|e| e.0 <= addr)
-            .checked_sub(1)?;
-        let (start, size, name) = &self.entries[i];
-        (*size == 0 || addr < start + size).then_some(name.as_str())
-    }
-}
-
-/// Everything known about one module's code.
+/// Everything known about one object's code.
 struct ModuleInfo {
     dwarf: Option<Context<Reader>>,
     symbols: Vec<SymbolTable>,
@@ -92,25 +67,83 @@ fn is_pseudo(path: &str) -> bool {
         || path.starts_with('[')
 }
 
-pub struct Symbolizer {
+/// One object (a binary or library, named by path and build-id), opened
+/// once for the whole run.
+struct OpenObject {
+    info: Option<ModuleInfo>,
+    /// What went wrong opening it, if anything.
+    warning: Option<String>,
+    /// Whether `warning` was handed out already.
+    warned: bool,
+    /// Frames by offset in the file, with `address` of the first process
+    /// that asked (callers put their own in).
+    frames: HashMap<u64, Vec<Frame>>,
+}
+
+/// The objects of every dump of a run, each opened and parsed once: a
+/// thousand dumps of processes that share libc open libc once, and what is
+/// kept grows with the distinct objects and addresses, not with the dumps.
+pub struct ObjectCache {
+    debug_roots: Vec<PathBuf>,
+    index: HashMap<(String, Vec<u8>), usize>,
+    objects: Vec<OpenObject>,
+}
+
+impl ObjectCache {
+    /// `debug_roots`: where separate debug files are searched.
+    pub fn new(debug_roots: Vec<PathBuf>) -> ObjectCache {
+        ObjectCache {
+            debug_roots,
+            index: HashMap::new(),
+            objects: Vec::new(),
+        }
+    }
+
+    /// How many distinct objects were opened.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    fn find(&self, m: &Module) -> Option<usize> {
+        self.index.get(&(m.path.clone(), m.build_id.clone())).copied()
+    }
+
+    fn insert(&mut self, m: &Module, opened: Opened) -> usize {
+        let n = self.objects.len();
+        self.objects.push(OpenObject {
+            info: opened.info,
+            warning: opened.warning,
+            warned: false,
+            frames: HashMap::new(),
+        });
+        self.index.insert((m.path.clone(), m.build_id.clone()), n);
+        n
+    }
+}
+
+/// Symbolizes the addresses of one dump, through the run's [`ObjectCache`].
+pub struct Symbolizer<'c> {
     modules: Vec<Module>,
-    debug_roots: Vec<std::path::PathBuf>,
-    loaded: Vec<Option<Option<ModuleInfo>>>,
-    cache: HashMap<u64, Vec<Frame>>,
-    /// One line per problem met (missing binary, build-id mismatch).
+    cache: &'c mut ObjectCache,
+    /// This dump's addresses, resolved.
+    resolved: HashMap<u64, Vec<Frame>>,
+    /// One line per problem met (missing binary, build-id mismatch), each
+    /// said once per run.
     pub warnings: Vec<String>,
     /// True when a module whose frames are reported could not be read.
     pub incomplete: bool,
 }
 
-impl Symbolizer {
-    /// `debug_roots`: where separate debug files are searched.
-    pub fn new(modules: &[Module], debug_roots: Vec<std::path::PathBuf>) -> Symbolizer {
+impl<'c> Symbolizer<'c> {
+    pub fn new(modules: &[Module], cache: &'c mut ObjectCache) -> Symbolizer<'c> {
         Symbolizer {
             modules: modules.to_vec(),
-            debug_roots,
-            loaded: modules.iter().map(|_| None).collect(),
-            cache: HashMap::new(),
+            cache,
+            resolved: HashMap::new(),
             warnings: Vec::new(),
             incomplete: false,
         }
@@ -131,43 +164,52 @@ impl Symbolizer {
         found
     }
 
-    fn load(&mut self, i: usize) -> Option<&ModuleInfo> {
-        if self.loaded[i].is_none() {
-            let opened = open_module(&self.modules[i], &self.debug_roots);
-            self.take_warning(&opened);
-            self.loaded[i] = Some(opened.info);
-        }
-        self.loaded[i].as_ref().and_then(Option::as_ref)
+    /// The cache's object for module `i`, opened now if it is new.
+    fn object(&mut self, i: usize) -> usize {
+        let m = &self.modules[i];
+        let n = match self.cache.find(m) {
+            Some(n) => n,
+            None => {
+                let opened = open_module(m, &self.cache.debug_roots);
+                self.cache.insert(m, opened)
+            }
+        };
+        self.note_problem(n);
+        n
     }
 
-    fn take_warning(&mut self, opened: &Opened) {
-        if let Some(w) = &opened.warning {
-            self.warnings.push(w.clone());
+    fn note_problem(&mut self, n: usize) {
+        let object = &mut self.cache.objects[n];
+        if let Some(w) = &object.warning {
             self.incomplete = true;
+            if !object.warned {
+                object.warned = true;
+                self.warnings.push(w.clone());
+            }
         }
     }
 
-    /// Resolves many addresses at once, one module per thread: opening a
-    /// module's files and parsing its DWARF is the expensive part, and
-    /// modules are independent. Later `frames` calls hit the cache.
+    /// Resolves many addresses at once. Objects not yet opened are opened
+    /// one per thread: reading an object's files and parsing its DWARF is
+    /// the expensive part, and objects are independent. Later `frames`
+    /// calls hit the cache.
     pub fn prefetch(&mut self, pcs: &[u64]) {
-        let mut by_module: Vec<Vec<u64>> = vec![Vec::new(); self.modules.len()];
+        let mut new_objects: HashMap<(String, Vec<u8>), (usize, Vec<u64>)> = HashMap::new();
         let mut seen = std::collections::HashSet::new();
         for &pc in pcs {
-            if self.cache.contains_key(&pc) || !seen.insert(pc) {
+            if self.resolved.contains_key(&pc) || !seen.insert(pc) {
                 continue;
             }
             if let Some(i) = self.module_of(pc) {
-                if self.loaded[i].is_none() {
-                    by_module[i].push(pc);
+                let m = &self.modules[i];
+                if self.cache.find(m).is_none() && !is_pseudo(&m.path) {
+                    let key = (m.path.clone(), m.build_id.clone());
+                    new_objects.entry(key).or_insert((i, Vec::new())).1.push(pc);
                 }
             }
         }
-        let work: Vec<(usize, Vec<u64>)> = by_module
-            .into_iter()
-            .enumerate()
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
+        let mut work: Vec<(usize, Vec<u64>)> = new_objects.into_values().collect();
+        work.sort_by_key(|w| w.0); // warnings in module order
         if work.is_empty() {
             return;
         }
@@ -176,7 +218,7 @@ impl Symbolizer {
             .min(work.len());
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done = std::sync::Mutex::new(Vec::new());
-        let (modules, roots) = (&self.modules, &self.debug_roots);
+        let (modules, roots) = (&self.modules, &self.cache.debug_roots);
         let total: usize = work.iter().map(|(_, pcs)| pcs.len()).sum();
         let progress = progress_bar(total as u64);
         std::thread::scope(|scope| {
@@ -201,21 +243,26 @@ impl Symbolizer {
         });
         progress.finish_and_clear();
         let mut done = done.into_inner().unwrap_or_default();
-        done.sort_by_key(|d| d.0); // warnings in module order
+        done.sort_by_key(|d| d.0);
         for (i, opened, frames) in done {
-            self.take_warning(&opened);
-            self.loaded[i] = Some(opened.info);
-            self.cache.extend(frames);
+            let n = self.cache.insert(&self.modules[i], opened);
+            self.note_problem(n);
+            let bias = self.modules[i].bias;
+            let object = &mut self.cache.objects[n];
+            for (pc, f) in frames {
+                object.frames.insert(pc.wrapping_sub(bias), f.clone());
+                self.resolved.insert(pc, f);
+            }
         }
     }
 
     /// The frames of return address `pc` (several when code was inlined).
     pub fn frames(&mut self, pc: u64) -> &[Frame] {
-        if !self.cache.contains_key(&pc) {
+        if !self.resolved.contains_key(&pc) {
             let frames = self.resolve(pc);
-            self.cache.insert(pc, frames);
+            self.resolved.insert(pc, frames);
         }
-        &self.cache[&pc]
+        &self.resolved[&pc]
     }
 
     fn resolve(&mut self, pc: u64) -> Vec<Frame> {
@@ -230,9 +277,20 @@ impl Symbolizer {
                 offset: pc,
             }];
         };
-        self.load(i);
-        let info = self.loaded[i].as_ref().and_then(Option::as_ref);
-        resolve_in(info, &self.modules[i], pc)
+        let n = self.object(i);
+        let m = &self.modules[i];
+        let offset = pc.wrapping_sub(m.bias);
+        let object = &mut self.cache.objects[n];
+        if let Some(known) = object.frames.get(&offset) {
+            let mut frames = known.clone();
+            for f in &mut frames {
+                f.address = pc;
+            }
+            return frames;
+        }
+        let frames = resolve_in(object.info.as_ref(), m, pc);
+        object.frames.insert(offset, frames.clone());
+        frames
     }
 }
 
@@ -243,7 +301,7 @@ struct Opened {
 }
 
 /// Opens the binary of `m` (checking its build-id) and its debug file.
-fn open_module(m: &Module, roots: &[std::path::PathBuf]) -> Opened {
+fn open_module(m: &Module, roots: &[PathBuf]) -> Opened {
     let none = |warning: Option<String>| Opened {
         info: None,
         warning,
@@ -280,8 +338,8 @@ fn open_module(m: &Module, roots: &[std::path::PathBuf]) -> Opened {
         if dwarf.is_none() && elf.has_dwarf() {
             dwarf = dwarf_context(elf);
         }
-        let table = SymbolTable::new(elf);
-        if !table.entries.is_empty() {
+        let table = SymbolTable::of(elf);
+        if !table.is_empty() {
             symbols.push(table);
         }
     }
