@@ -37,8 +37,9 @@ pub const MAGIC: [u8; 8] = *b"LEAKTRC\0";
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor versions only add records or fill reserved fields; readers accept
 /// any minor version. 1.1: block allocation times, the memory and kinds
-/// records. 1.2: the owners record.
-pub const VERSION_MINOR: u16 = 2;
+/// records. 1.2: the owners record. 1.3: the kinds record also in a
+/// classified dump with no live blocks.
+pub const VERSION_MINOR: u16 = 3;
 /// Size of the file header: magic, major, minor, reserved u32.
 pub const HEADER_LEN: usize = 16;
 /// Size of a record header: tag u32, flags u32, length u64.
@@ -68,7 +69,8 @@ pub mod tag {
     /// The process's memory at the dump (since 1.1).
     pub const MEMORY: u32 = 7;
     /// Each block's kind (reachable, definite, ...), one byte per block in
-    /// the order of the blocks record (since 1.1).
+    /// the order of the blocks record (since 1.1). Present exactly when the
+    /// blocks were classified; since 1.3 also when there are none.
     pub const KINDS: u32 = 8;
     /// Which lost block owns each indirect block: u64 count, then one u32
     /// per block in the order of the blocks record, the index of the

@@ -1,9 +1,10 @@
 //! The content of a dump, as plain owned data.
 
 /// What made the process write the dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Trigger {
     /// Normal process end: return from main or exit().
+    #[default]
     Exit,
     /// A snapshot requested by a signal.
     Signal,
@@ -54,7 +55,7 @@ impl Trigger {
 }
 
 /// Who the process was and when the dump was taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub pid: u32,
     pub ppid: u32,
@@ -262,8 +263,9 @@ pub struct Memory {
     pub malloc_free: u64,
 }
 
-/// A whole dump.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A whole dump. (`Default` is an empty dump, for building dumps in
+/// tests: `Dump { blocks, ..Dump::default() }`.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dump {
     pub version_minor: u16,
     pub process: ProcessInfo,
@@ -283,6 +285,11 @@ pub struct Dump {
     /// Empty when the dump has no such record. The reader keeps only owners
     /// that are definite blocks named by indirect ones (see [`Dump::owner`]).
     pub owners: Vec<u32>,
+    /// Whether the pointer scan classified the blocks: the dump has a
+    /// `KINDS` record. Since 1.3 the record is written whenever the scan
+    /// ran, also for a dump with no live blocks; an older dump without
+    /// blocks says nothing either way (false).
+    pub classified: bool,
 }
 
 /// An entry of [`Dump::owners`] that names no block.

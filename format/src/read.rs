@@ -195,6 +195,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let modules = modules.ok_or_else(|| missing("modules"))?;
     let stacks = stacks.ok_or_else(|| missing("stacks"))?;
     let mut blocks = blocks.ok_or_else(|| missing("blocks"))?;
+    let classified = kinds.is_some();
     if let Some((bytes, at)) = kinds {
         let corrupt = |what: String| FormatError::Corrupt { at, what };
         if bytes.len() != blocks.len() {
@@ -224,6 +225,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
         sample_bytes,
         memory,
         owners,
+        classified,
     })
 }
 

@@ -228,7 +228,7 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
     for b in &dump.blocks {
         w.raw(&block_bytes(b))?;
     }
-    if dump.blocks.iter().any(|b| b.kind != Kind::Unknown) {
+    if dump.classified || dump.blocks.iter().any(|b| b.kind != Kind::Unknown) {
         w.begin(tag::KINDS, 0, 8 + dump.blocks.len() as u64)?;
         w.raw(&(dump.blocks.len() as u64).to_le_bytes())?;
         let kinds: Vec<u8> = dump.blocks.iter().map(|b| b.kind.to_u8()).collect();

@@ -81,6 +81,7 @@ fn dump() -> Vec<u8> {
         blocks,
         sample_bytes: None,
         memory: Some(Memory::default()),
+        classified: true,
     };
     write_dump(&d, Vec::new()).unwrap()
 }

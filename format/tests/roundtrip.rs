@@ -78,6 +78,7 @@ fn sample() -> Dump {
             malloc_in_use: 2_000,
             malloc_free: 133_168,
         }),
+        classified: true,
     }
 }
 
@@ -273,4 +274,19 @@ fn an_owners_count_other_than_the_blocks_is_corrupt() {
             "{err}"
         );
     }
+}
+
+/// A classified dump with no live blocks still says it was classified
+/// (1.3: the kinds record is written with no entries); an unclassified one
+/// does not.
+#[test]
+fn an_empty_classified_dump_says_so() {
+    let mut d = sample();
+    d.blocks.clear();
+    d.owners.clear();
+    d.stacks.clear();
+    let back = parse(&encode(&d)).unwrap();
+    assert!(back.classified && back.blocks.is_empty());
+    d.classified = false;
+    assert!(!parse(&encode(&d)).unwrap().classified);
 }

@@ -21,10 +21,15 @@ static WRITING: SpinLock<()> = SpinLock::new(());
 /// written once, and no snapshot starts after it.
 static FINAL: AtomicBool = AtomicBool::new(false);
 
+/// Where the calling thread's live stack starts, for the scan: asked only
+/// when there are blocks to classify (finding it unwinds the stack).
+/// `None` on the library's own thread, whose stack holds nothing of the
+/// program's.
+pub type LiveStack<'a> = Option<&'a mut dyn FnMut() -> u64>;
+
 /// Writes the final dump, `<prefix>.<pid>.bin`, once per process, with
-/// each block's kind. `live_stack`: where the calling thread's live stack
-/// starts (`None` on the library's own thread).
-pub fn write_final(trigger: Trigger, live_stack: Option<u64>) {
+/// each block's kind.
+pub fn write_final(trigger: Trigger, live_stack: LiveStack) {
     if FINAL.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -37,7 +42,7 @@ pub fn write_final(trigger: Trigger, live_stack: Option<u64>) {
 pub fn write_snapshot(trigger: Trigger, n: u32) {
     let _one = WRITING.lock();
     if !FINAL.load(Ordering::Acquire) {
-        let classify = config::classify_snapshots().then_some(None);
+        let classify: Option<LiveStack> = config::classify_snapshots().then_some(None);
         write(trigger, n, classify);
     }
 }
@@ -52,7 +57,7 @@ pub fn after_fork_child() {
 /// Writes a dump of everything live now; `classify`, if given, says where
 /// the calling thread's live stack starts (see `reach`). Failures are
 /// reported on stderr in one line; the program is never affected.
-fn write(trigger: Trigger, snapshot: u32, classify: Option<Option<u64>>) {
+fn write(trigger: Trigger, snapshot: u32, classify: Option<LiveStack>) {
     let prefix = config::prefix();
     let pid = sys::getpid();
     let stem = if snapshot == 0 {
@@ -72,7 +77,7 @@ fn write_to(
     name: &str,
     trigger: Trigger,
     snapshot: u32,
-    classify: Option<Option<u64>>,
+    classify: Option<LiveStack>,
 ) -> io::Result<()> {
     let pid = sys::getpid();
     // The moment the dump began: the file's mtime minus this is the dump's cost.
@@ -84,12 +89,38 @@ fn write_to(
         modules::refresh();
     }
     let memory = procmem::read(!fatal);
-    let classify = classify.filter(|_| config::classify() && reach::wanted());
-    let world = classify.map(|_| reach::stop(dumper::thread_tid()));
+    let mut classify = classify.filter(|_| config::classify() && reach::wanted());
+    // A process with no live block (most short-lived ones) needs no scan:
+    // the other threads are stopped only when there is something to
+    // classify. The live stack is found before they stop (unwinding may
+    // take the loader's lock, which a stopped thread may hold).
+    let mut live_stack = None;
+    let mut world = None;
+    let stop_world = |live_stack: &mut Option<u64>, classify: &mut Option<LiveStack>| {
+        if let Some(find) = classify.as_mut() {
+            *live_stack = find.as_mut().map(|f| f());
+            Some(reach::stop(dumper::thread_tid()))
+        } else {
+            None
+        }
+    };
+    if classify.is_some() && !table::is_empty() {
+        world = stop_world(&mut live_stack, &mut classify);
+    }
     let (mut blocks, mut totals) = table::snapshot();
-    let mut owners = Vec::new();
-    if let (Some(world), Some(live_stack)) = (&world, classify) {
-        owners = reach::classify(world, &mut blocks, live_stack, dumper::thread_descriptor());
+    if world.is_none() && classify.is_some() && !blocks.is_empty() {
+        // Allocated meanwhile, by another thread.
+        world = stop_world(&mut live_stack, &mut classify);
+        (blocks, totals) = table::snapshot();
+    }
+    let mut owners = None;
+    if classify.is_some() {
+        owners = match &world {
+            Some(world) => {
+                reach::classify(world, &mut blocks, live_stack, dumper::thread_descriptor())
+            }
+            None => Some(Vec::new()),
+        };
     }
     drop(world);
     (totals.peak_bytes, totals.peak_blocks) = stats::peaks();
@@ -157,12 +188,14 @@ fn write_to(
         for b in &blocks {
             w.raw(&block_bytes(b))?;
         }
-        if reach::kinds_known(&blocks) {
+        // Written whenever the scan ran, also with no blocks (1.3), so
+        // that the report can say the dump was classified.
+        if let Some(owners) = &owners {
             w.begin(tag::KINDS, 0, 8 + blocks.len() as u64)?;
             w.raw(&(blocks.len() as u64).to_le_bytes())?;
             let kinds: Vec<u8> = blocks.iter().map(|b| b.kind.to_u8()).collect();
             w.raw(&kinds)?;
-            if owners.len() == blocks.len() {
+            if owners.len() == blocks.len() && !blocks.is_empty() {
                 w.begin(tag::OWNERS, 0, 8 + 4 * blocks.len() as u64)?;
                 w.raw(&(blocks.len() as u64).to_le_bytes())?;
                 for chunk in owners.chunks(1 << 14) {

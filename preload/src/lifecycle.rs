@@ -239,16 +239,20 @@ fn final_dump(trigger: Trigger, caller: Caller) {
     }
     if let Some(mut busy) = guard::enter() {
         stats::flush(busy.state());
-        // The capture behind this may panic (on the side stack, resumed
-        // here): caught, as everything else on the way out, so that no
-        // panic crosses into the program; the scan then starts at the
-        // program's frame.
+        // Found only if there are blocks to classify. The capture behind
+        // it may panic (on the side stack, resumed here): caught, as
+        // everything else on the way out, so that no panic crosses into
+        // the program; the scan then starts at the program's frame.
         let state = busy.state();
-        let live_from = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::reach::live_stack_start(state, caller)
-        }))
-        .unwrap_or(caller.sp);
-        let _ = std::panic::catch_unwind(|| dump::write_final(trigger, Some(live_from)));
+        let mut live_from = || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::reach::live_stack_start(state, caller)
+            }))
+            .unwrap_or(caller.sp)
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            dump::write_final(trigger, Some(&mut live_from))
+        }));
     }
 }
 

@@ -216,7 +216,7 @@ pub fn render(a: &Analysis, style: &Style) -> String {
     if !a.classified && a.input.dump.process.snapshot == 0 && d.sample_bytes.is_none() {
         let _ = writeln!(
             out,
-            "   (not classified into lost and still reachable: LEAKTRACE_CLASSIFY=0, or a dump from before 1.1)"
+            "   (not classified into lost and still reachable: LEAKTRACE_CLASSIFY=0, a dump from before 1.1, or one with no blocks from before 1.3)"
         );
     }
     let _ = writeln!(

@@ -68,6 +68,7 @@ fn dump(n: u64, snapshot: u32, classified: bool) -> Analysis {
         sample_bytes: None,
         memory: None,
         owners: Vec::new(),
+        ..Dump::default()
     };
     let dump = parse(&write_dump(&d, Vec::new()).unwrap()).unwrap();
     let options = Args::parse_from(["leakreport"]).options;
@@ -85,7 +86,7 @@ fn series_of(classified: [bool; 3]) -> series::Series {
         dump(3, 0, classified[2]),
     ];
     let refs: Vec<&Analysis> = dumps.iter().collect();
-    series::build(&refs, GroupBy::Stack, None, 0)
+    series::build(&refs, GroupBy::Stack, Default::default())
 }
 
 #[test]

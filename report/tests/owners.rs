@@ -74,6 +74,7 @@ fn dump(with_owners: bool) -> Dump {
         sample_bytes: None,
         memory: None,
         owners: if with_owners { owners } else { Vec::new() },
+        ..Dump::default()
     };
     // Through the file format, as leakreport reads it.
     parse(&write_dump(&d, Vec::new()).unwrap()).unwrap()

@@ -23,7 +23,7 @@ mod world;
 
 use crate::guard::ThreadState;
 use crate::modules;
-use leaktrace_format::{Block, Kind, Module};
+use leaktrace_format::{Block, Module};
 pub use world::{park, signal, stop, World};
 
 /// Direct reads of live blocks (nothing frees them while threads are
@@ -50,7 +50,7 @@ impl flood::Memory for Direct {
 }
 
 /// Sets the kind of every block and returns, for each, the index of the
-/// definite block that owns it (`u32::MAX` if none); nothing (kinds
+/// definite block that owns it (`u32::MAX` if none); `None` (kinds
 /// left unknown) if the scan cannot be sound. `own_stack_from`: where the
 /// calling thread's live stack starts (`None` for the library's own
 /// thread, whose stack holds nothing of the program's); `spare`: the dump
@@ -60,8 +60,11 @@ pub fn classify(
     blocks: &mut [Block],
     own_stack_from: Option<u64>,
     spare: Option<u64>,
-) -> Vec<u32> {
+) -> Option<Vec<u32>> {
     blocks.sort_unstable_by_key(|b| b.address);
+    if blocks.is_empty() {
+        return Some(Vec::new());
+    }
     let maps = maps::read();
     let mut mem = read::SelfMemory::open();
     let state_size = core::mem::size_of::<ThreadState>() as u64;
@@ -95,7 +98,7 @@ pub fn classify(
         crate::sys::write_stderr(
             "leaktrace: too many mappings of its own to tell them from the program's; leaks not classified\n",
         );
-        return Vec::new();
+        return None;
     };
     let heap = heap::Heap::new(blocks);
     let direct = Direct {
@@ -105,7 +108,7 @@ pub fn classify(
     for (b, k) in blocks.iter_mut().zip(found.kinds) {
         b.kind = k;
     }
-    found.owners
+    Some(found.owners)
 }
 
 /// Whether `m` is glibc's libc.so.
@@ -148,9 +151,4 @@ pub fn live_stack_start(state: &mut ThreadState, caller: crate::unwind::Caller) 
 /// pointers through them.
 pub fn wanted() -> bool {
     crate::config::sample_bytes() == 0
-}
-
-/// Whether any block was classified (the kinds record is written then).
-pub fn kinds_known(blocks: &[Block]) -> bool {
-    blocks.iter().any(|b| b.kind != Kind::Unknown)
 }

@@ -194,6 +194,11 @@ pub fn snapshot() -> (Vec<Block>, Totals) {
     (blocks, totals)
 }
 
+/// Whether no block is live (each stripe looked at in turn).
+pub fn is_empty() -> bool {
+    STRIPE.iter().all(|s| s.0.lock().table.len() == 0)
+}
+
 /// Takes every lock of the table (before fork).
 pub fn lock_all() {
     for s in STRIPE.iter() {
