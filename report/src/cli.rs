@@ -90,6 +90,14 @@ impl ReportOptions {
         Ok(all)
     }
 
+    /// `--top` and `--min-bytes`.
+    pub fn cut(&self) -> crate::collate::Cut {
+        crate::collate::Cut {
+            top: self.top,
+            min_bytes: self.min_bytes,
+        }
+    }
+
     /// The debug directories to search, in order.
     pub fn debug_roots(&self) -> Vec<std::path::PathBuf> {
         if self.debug_dir.is_empty() {

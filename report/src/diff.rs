@@ -2,6 +2,7 @@
 //! there than in A, by how much they grew.
 
 use crate::analysis::Analysis;
+use crate::collate::{group_in_order, Cut};
 use crate::group::{place_key, GroupBy};
 use crate::symbolize::Frame;
 use std::collections::HashMap;
@@ -41,41 +42,30 @@ pub struct Diff<'a> {
     pub net_blocks: i64,
 }
 
-pub fn build<'a>(
-    before: &'a Analysis,
-    after: &'a Analysis,
-    by: GroupBy,
-    top: Option<usize>,
-    min_bytes: u64,
-) -> Diff<'a> {
+/// What grew from `before` to `after`, sites matched by `by`; `cut`
+/// (`--top`, `--min-bytes`) applies to the bytes added.
+pub fn build<'a>(before: &'a Analysis, after: &'a Analysis, by: GroupBy, cut: Cut) -> Diff<'a> {
     let mut old: HashMap<String, (u64, u64)> = HashMap::new();
     for s in &before.sites {
         let e = old.entry(place_key(s, by)).or_default();
         e.0 += s.bytes;
         e.1 += s.blocks;
     }
-    let mut grown: HashMap<String, Change> = HashMap::new();
-    let mut order = Vec::new();
-    for s in &after.sites {
-        let key = place_key(s, by);
-        let c = grown.entry(key.clone()).or_insert_with(|| {
-            let (bytes, blocks) = old.get(&key).copied().unwrap_or((0, 0));
-            order.push(key);
+    let mut changes: Vec<Change> = group_in_order(&after.sites, |s| place_key(s, by))
+        .into_iter()
+        .map(|group| {
+            let s = group[0];
+            let (bytes_before, blocks_before) =
+                old.get(&place_key(s, by)).copied().unwrap_or((0, 0));
             Change {
                 frames: s.frames.clone(),
                 key_frame: s.key_frame,
-                bytes_before: bytes,
-                bytes_after: 0,
-                blocks_before: blocks,
-                blocks_after: 0,
+                bytes_before,
+                bytes_after: group.iter().map(|s| s.bytes).sum(),
+                blocks_before,
+                blocks_after: group.iter().map(|s| s.blocks).sum(),
             }
-        });
-        c.bytes_after += s.bytes;
-        c.blocks_after += s.blocks;
-    }
-    let mut changes: Vec<Change> = order
-        .into_iter()
-        .filter_map(|k| grown.remove(&k))
+        })
         .filter(|c| c.bytes_after > c.bytes_before)
         .collect();
     changes.sort_by(|a, b| {
@@ -84,11 +74,7 @@ pub fn build<'a>(
             .then(b.blocks_added().cmp(&a.blocks_added()))
     });
     let total_changes = changes.len();
-    let changes = changes
-        .into_iter()
-        .filter(|c| c.bytes_added() >= min_bytes)
-        .take(top.unwrap_or(usize::MAX))
-        .collect();
+    let changes = cut.apply(changes, Change::bytes_added);
     Diff {
         before,
         after,

@@ -329,14 +329,13 @@ fn place_key_of(frames: &[Frame], key_frame: usize, by: GroupBy) -> String {
 /// largest member. The result is sorted biggest first.
 fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
     sort(&mut sites);
-
     // Sites are sorted, so the first member of each key is its largest.
-    let mut order: Vec<String> = Vec::new();
-    let mut merged: HashMap<String, Site> = HashMap::new();
-    for site in sites {
-        let key = key(&site);
-        match merged.get_mut(&key) {
-            Some(m) => {
+    let mut sites: Vec<Site> = crate::collate::group_in_order(sites, key)
+        .into_iter()
+        .filter_map(|group| {
+            let mut members = group.into_iter();
+            let mut m = members.next()?;
+            for site in members {
                 m.bytes += site.bytes;
                 m.blocks += site.blocks;
                 m.recorded += site.recorded;
@@ -344,15 +343,8 @@ fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
                     t.add(other);
                 }
             }
-            None => {
-                order.push(key.clone());
-                merged.insert(key, site);
-            }
-        }
-    }
-    let mut sites: Vec<Site> = order
-        .into_iter()
-        .filter_map(|k| merged.remove(&k))
+            Some(m)
+        })
         .collect();
     sort(&mut sites);
     sites

@@ -18,8 +18,10 @@ pub fn page(items: &[JsonItem], flamegraph: Option<String>) -> Result<String, St
     });
     let json =
         serde_json::to_string(&data).map_err(|e| format!("cannot encode the report: {e}"))?;
-    // Inside <script>, "</" could end the element early.
-    let json = json.replace("</", "<\\/");
+    // Inside <script>, "</script" would end the element early and "<!--"
+    // change how the rest is read: names and paths may hold anything. "<"
+    // appears only inside JSON strings, where "\u003c" is the same.
+    let json = json.replace('<', "\\u003c");
     Ok(TEMPLATE.replacen("/*DATA*/", &json, 1))
 }
 
@@ -28,18 +30,16 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            out.push(if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char
             } else {
-                out.push('=');
-            }
+                '='
+            });
         }
     }
     out
@@ -47,18 +47,38 @@ fn base64(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn data_cannot_close_the_script() {
-        let page = super::page(&[], Some("<svg></svg>".into())).unwrap();
+    use crate::json_growth::{JsonItem, JsonSeries};
+
+    /// The JSON between the data element's tags, as a browser cuts it.
+    fn embedded(page: &str) -> serde_json::Value {
         let data = page
             .split("<script id=\"data\" type=\"application/json\">")
             .nth(1)
             .unwrap();
         let data = data.split("</script>").next().unwrap();
-        assert!(
-            data.contains("data:image/svg+xml;base64,PHN2Zz48L3N2Zz4="),
-            "{data}"
+        serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}"))
+    }
+
+    #[test]
+    fn data_cannot_close_the_script() {
+        let exe = "/tmp/</script><script>alert(1)</script><!--<script>";
+        let item = JsonItem::Growth(JsonSeries {
+            kind: "growth",
+            pid: 7,
+            exe: exe.into(),
+            dumps: Vec::new(),
+            total_sites: 0,
+            sites: Vec::new(),
+        });
+        let page = super::page(&[item], Some("<svg></svg>".into())).unwrap();
+        let data = embedded(&page);
+        assert_eq!(data["items"][0]["exe"], exe);
+        assert_eq!(
+            data["flamegraph"],
+            "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4="
         );
+        assert_eq!(page.matches("</script>").count(), 2, "the template's own");
+        assert!(!page.contains("<!--"), "no comment opened in the script");
     }
 
     #[test]
@@ -68,5 +88,6 @@ mod tests {
         assert_eq!(super::base64(b"fo"), "Zm8=");
         assert_eq!(super::base64(b"foo"), "Zm9v");
         assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(super::base64(&[0xff, 0xfe, 0x80]), "//6A");
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod collate;
 pub mod diff;
 pub mod folded;
 pub mod group;

@@ -6,11 +6,11 @@
 
 use crate::analysis::{analyse_with, fails, Analysis};
 use crate::cli::{Color, Format, ReportOptions};
+use crate::collate::group_in_order;
 use crate::{
     diff, folded, html, input, json, json_growth, pprof, series, text, text_growth, EXIT_BAD_INPUT,
     EXIT_LEAKS,
 };
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -64,35 +64,19 @@ enum Item<'a> {
 /// Groups the analyses by process, in the order processes first appear;
 /// a process with several dumps becomes a series in time order.
 fn items<'a>(analyses: &'a [Analysis], options: &ReportOptions) -> Vec<Item<'a>> {
-    let mut order: Vec<(u32, u64)> = Vec::new();
-    let mut by_process: HashMap<(u32, u64), Vec<&Analysis>> = HashMap::new();
-    for a in analyses {
+    group_in_order(analyses, |a| {
         let p = &a.input.dump.process;
-        let key = (p.pid, p.start_ns);
-        by_process
-            .entry(key)
-            .or_insert_with(|| {
-                order.push(key);
-                Vec::new()
-            })
-            .push(a);
-    }
-    order
-        .into_iter()
-        .filter_map(|k| by_process.remove(&k))
-        .map(|mut group| {
-            if group.len() == 1 {
-                return Item::Single(group[0]);
-            }
-            group.sort_by_key(|a| a.input.dump.process.dump_ns);
-            Item::Series(series::build(
-                &group,
-                options.group_by,
-                options.top,
-                options.min_bytes,
-            ))
-        })
-        .collect()
+        (p.pid, p.start_ns)
+    })
+    .into_iter()
+    .map(|mut group| {
+        if group.len() == 1 {
+            return Item::Single(group[0]);
+        }
+        group.sort_by_key(|a| a.input.dump.process.dump_ns);
+        Item::Series(series::build(&group, options.group_by, options.cut()))
+    })
+    .collect()
 }
 
 fn style(options: &ReportOptions, out_is_tty: bool) -> text::Style {
@@ -150,13 +134,7 @@ fn render_diff(
         // A file that could not be read was reported already.
         return Ok(Vec::new());
     };
-    let d = diff::build(
-        before,
-        after,
-        options.group_by,
-        options.top,
-        options.min_bytes,
-    );
+    let d = diff::build(before, after, options.group_by, options.cut());
     Ok(match options.format {
         Format::Json => pretty(&json_growth::diff(&d)) + "\n",
         Format::Text => text_growth::render_diff(&d, style),

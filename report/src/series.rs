@@ -7,10 +7,10 @@
 //! lost bytes grew come before all others.
 
 use crate::analysis::Analysis;
+use crate::collate::{group_in_order, Cut};
 use crate::group::{place_key, GroupBy, Site};
 use crate::symbolize::Frame;
 use leaktrace_format::Kind;
-use std::collections::HashMap;
 
 /// What a block found by the pointer scan is, for growth: lost (definite
 /// or indirect), possibly lost, still reachable.
@@ -137,8 +137,9 @@ pub struct Series {
 }
 
 /// Builds the series of `analyses`, all of one process, in time order.
-/// `top` and `min_bytes` (on the latest bytes) cut the list of sites.
-pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes: u64) -> Series {
+/// `cut` (`--top`, `--min-bytes` on the latest bytes) cuts the list of
+/// sites.
+pub fn build(analyses: &[&Analysis], by: GroupBy, cut: Cut) -> Series {
     let first_ns = analyses.first().map_or(0, |a| a.input.dump.process.dump_ns);
     let points: Vec<Point> = analyses
         .iter()
@@ -157,29 +158,24 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
         })
         .collect();
     let classified: Vec<bool> = points.iter().map(|p| p.classified).collect();
-    let mut order: Vec<String> = Vec::new();
-    let mut trends: HashMap<String, Trend> = HashMap::new();
-    for (i, a) in analyses.iter().enumerate() {
-        for site in &a.sites {
-            let key = place_key(site, by);
-            let t = trends.entry(key.clone()).or_insert_with(|| {
-                order.push(key);
-                empty_trend(site, &classified)
-            });
-            t.bytes[i] += site.bytes;
-            t.blocks[i] += site.blocks;
-            if let Some(c) = Class::of(site.kind) {
-                if let Some(v) = t.by_class[c.index()][i].as_mut() {
-                    *v += site.bytes;
+    let at_points = analyses
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| a.sites.iter().map(move |s| (i, s)));
+    let times: Vec<f64> = points.iter().map(|p| p.seconds).collect();
+    let mut trends: Vec<Trend> = group_in_order(at_points, |(_, s)| place_key(s, by))
+        .into_iter()
+        .map(|group| {
+            let mut t = empty_trend(group[0].1, &classified);
+            for (i, site) in group {
+                t.bytes[i] += site.bytes;
+                t.blocks[i] += site.blocks;
+                if let Some(c) = Class::of(site.kind) {
+                    if let Some(v) = t.by_class[c.index()][i].as_mut() {
+                        *v += site.bytes;
+                    }
                 }
             }
-        }
-    }
-    let times: Vec<f64> = points.iter().map(|p| p.seconds).collect();
-    let mut trends: Vec<Trend> = order
-        .into_iter()
-        .filter_map(|k| trends.remove(&k))
-        .map(|mut t| {
             t.bytes_per_second = slope(&times, &t.bytes);
             for w in t.bytes.windows(2) {
                 t.grew += usize::from(w[1] > w[0]);
@@ -197,11 +193,7 @@ pub fn build(analyses: &[&Analysis], by: GroupBy, top: Option<usize>, min_bytes:
             .then(b.bytes.last().cmp(&a.bytes.last()))
     });
     let total_sites = trends.len();
-    let trends = trends
-        .into_iter()
-        .filter(|t| t.bytes.last().copied().unwrap_or(0) >= min_bytes)
-        .take(top.unwrap_or(usize::MAX))
-        .collect();
+    let trends = cut.apply(trends, |t| t.bytes.last().copied().unwrap_or(0));
     let p = &analyses[0].input.dump.process;
     Series {
         pid: p.pid,
