@@ -162,7 +162,8 @@ pub fn analyse_with(
     // On the total, as sites are ranked: a definite site leaks what it owns.
     let shown = options.cut().apply(candidates, |&i| sites[i].total_bytes());
     let owners_known = (0..input.dump.blocks.len()).any(|i| input.dump.owner(i).is_some());
-    let classified = input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
+    let classified =
+        input.dump.classified || input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
     let reachable_hidden = !options.show_reachable && totals.reachable.blocks > 0;
     // Everything after this reads the sites. The blocks and stacks are the
     // bulk of a dump, and a run over thousands of dumps keeps every

@@ -68,6 +68,7 @@ fn dump(n: u64, snapshot: u32, classified: bool) -> Analysis {
         sample_bytes: None,
         memory: None,
         owners: Vec::new(),
+        ..Dump::default()
     };
     let dump = parse(&write_dump(&d, Vec::new()).unwrap()).unwrap();
     let options = Args::parse_from(["leakreport"]).options;
