@@ -1,9 +1,12 @@
-/* How a program's own signal handling fares under leaktrace.
- *   signal_cases sigaction  installs a SIGUSR1 handler with sigaction, raises
- *                           SIGUSR1 twice; the handler must run both times and
- *                           sigaction must report the program's own action.
+/* How a program's own signal handling fares under leaktrace. SIGUSR1 is
+ * sent from another process (a vfork()ed child: a signal the process sends
+ * itself is no snapshot request, see self_signal.c).
+ *   signal_cases sigaction  installs a SIGUSR1 handler with sigaction, is
+ *                           sent SIGUSR1 twice; the handler must run both
+ *                           times and sigaction must report the program's own
+ *                           action.
  *   signal_cases signal     the same with signal().
- *   signal_cases blocked    blocks SIGUSR1, raises it: still pending for the
+ *   signal_cases blocked    blocks SIGUSR1, is sent it: still pending for the
  *                           program natively; a snapshot under leaktrace.
  *   signal_cases handled_blocked
  *                           a SIGUSR1 handler of its own, SIGUSR1 blocked and
@@ -16,6 +19,7 @@
  * Each mode leaks 77 bytes in held_leak() first and prints what it saw; it
  * then waits 300 ms so that a requested snapshot has time to be written. */
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,20 @@ static void pause_a_little(void)
         ;
 }
 
+/* Sends `sig` to this process from a vfork()ed child, which writes no
+ * dump of its own, and waits for the child. */
+static void send_from_outside(int sig)
+{
+    pid_t parent = getpid();
+    pid_t c = vfork();
+    if (c == 0) {
+        kill(parent, sig);
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "sigaction";
@@ -73,8 +91,8 @@ int main(int argc, char **argv)
         } else {
             signal(SIGUSR1, on_usr1);
         }
-        raise(SIGUSR1);
-        raise(SIGUSR1);
+        send_from_outside(SIGUSR1);
+        send_from_outside(SIGUSR1);
         struct sigaction now;
         sigaction(SIGUSR1, NULL, &now);
         printf("handler ran %d times; the action is the program's: %s\n", (int)handled,
@@ -84,7 +102,7 @@ int main(int argc, char **argv)
         sigemptyset(&set);
         sigaddset(&set, SIGUSR1);
         sigprocmask(SIG_BLOCK, &set, NULL);
-        kill(getpid(), SIGUSR1);
+        send_from_outside(SIGUSR1);
         printf("blocked and sent\n");
     } else if (strcmp(mode, "handled_blocked") == 0) {
         signal(SIGUSR1, on_usr1);
@@ -92,7 +110,7 @@ int main(int argc, char **argv)
         sigemptyset(&set);
         sigaddset(&set, SIGUSR1);
         sigprocmask(SIG_BLOCK, &set, NULL);
-        kill(getpid(), SIGUSR1);
+        send_from_outside(SIGUSR1);
         pause_a_little();
         sigpending(&pending);
         int before = handled, written = snapshot_written();

@@ -14,9 +14,11 @@
  *                              while 2 threads allocate.
  *   stress signals             4 threads allocate while the main thread
  *                              sends each 2,000 SIGUSR2 (a handler of the
- *                              program's, counting) and 200 SIGUSR1 (the
- *                              snapshot signal), landing mid-malloc, and
- *                              waits for the first snapshot. */
+ *                              program's, counting) and has a vfork()ed
+ *                              child send each 200 SIGUSR1 (the snapshot
+ *                              signal, which must come from another
+ *                              process), landing mid-malloc, and waits for
+ *                              the first snapshot. */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -152,8 +154,14 @@ int main(int argc, char **argv)
         for (int round = 0; round < 2000; round++) {
             for (int i = 0; i < 4; i++) {
                 syscall(SYS_tgkill, getpid(), atomic_load(&tids[i]), SIGUSR2);
-                if (round % 10 == 0)
-                    syscall(SYS_tgkill, getpid(), atomic_load(&tids[i]), SIGUSR1);
+                if (round % 10 == 0) {
+                    pid_t self = getpid(), c = vfork();
+                    if (c == 0) {
+                        syscall(SYS_tgkill, self, atomic_load(&tids[i]), SIGUSR1);
+                        _exit(0);
+                    }
+                    waitpid(c, NULL, 0);
+                }
             }
             if (round % 100 == 0)
                 usleep(1000);

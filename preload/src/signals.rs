@@ -1,9 +1,14 @@
 //! The signals leaktrace acts on, and the program's view of them.
 //!
-//! - The snapshot signal (`LEAKTRACE_SIGNAL`, SIGUSR1 by default): the
-//!   handler posts a request to the dump thread ([`dumper`]) — an atomic add
-//!   and a futex wake, both async-signal-safe — and then runs the program's
-//!   own handler for the signal, if it has one.
+//! - The snapshot signal (`LEAKTRACE_SIGNAL`, SIGUSR1 by default): when it
+//!   comes from outside the process, the handler posts a request to the
+//!   dump thread ([`dumper`]) — an atomic add and a futex wake, both
+//!   async-signal-safe — and then runs the program's own handler for the
+//!   signal, if it has one. A signal the process sent itself (`raise`,
+//!   `kill(getpid())`, a thread's `pthread_kill` to another: rustc and
+//!   cargo signal their own threads with SIGUSR1) is no request: it goes to
+//!   the program's handler only, or has its default effect, as without the
+//!   tracker.
 //! - SIGTERM, SIGINT and SIGHUP, while the program leaves them at their
 //!   default action: the handler has the dump thread write the final dump,
 //!   waits for it, restores the default action and raises the signal again,
@@ -49,9 +54,6 @@ static MANAGED: [Managed; 4] = [const {
 
 /// Set once `install` ran: before that every call passes through.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-/// Snapshot signals the dump thread took and passed on to the main thread
-/// for the program's handler (they must not ask for a second snapshot).
-static FORWARDED: AtomicU32 = AtomicU32::new(0);
 
 /// A `sigaction` the program set, readable from a signal handler: a
 /// sequence lock (odd while written) around a copy.
@@ -257,25 +259,48 @@ pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc
     old.sa_sigaction
 }
 
+/// Whether a signal was sent from outside this process: by `kill`,
+/// `sigqueue` or `tgkill` of another process (`si_pid` not ours). Signals
+/// the process sent itself, and those the kernel raises for something the
+/// program set up (its timers, asynchronous I/O, `F_SETSIG`), are not.
+/// Async-signal-safe.
+fn from_outside(info: *const libc::siginfo_t) -> bool {
+    if info.is_null() {
+        return true;
+    }
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let (code, pid) = unsafe { ((*info).si_code, (*info).si_pid()) };
+    match code {
+        libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL => pid as u32 != sys::getpid(),
+        // SI_KERNEL and the codes of faults: not a request.
+        _ => false,
+    }
+}
+
 /// Our handler for every managed signal.
 extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     let errno = sys::errno();
     if is_snapshot(sig) {
+        let request = from_outside(info);
         if dumper::is_dump_thread() {
             // The kernel gave the signal to our thread (the program's block
             // it, or were busy): snapshot, and pass it on to the main thread
-            // for the program's own handler, where it waits if blocked, as
-            // it would have without us.
-            dumper::request_snapshot();
-            forward_to_program(sig);
-        } else {
-            let forwarded = FORWARDED
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok();
-            if !forwarded {
+            // for the program's own handler or default action, where it
+            // waits if blocked, as it would have without us. (Passed on, it
+            // comes from this process: no second snapshot.)
+            if request {
                 dumper::request_snapshot();
             }
-            run_program_handler(sig, info, context);
+            forward_to_program(sig, request);
+        } else {
+            if request {
+                dumper::request_snapshot();
+            }
+            if program_handles(sig) || request {
+                run_program_handler(sig, info, context);
+            } else {
+                act_as_default(sig);
+            }
         }
     } else if crate::guard::is_busy() {
         // This thread may hold a lock the dump needs: finish on leaving.
@@ -294,21 +319,42 @@ pub fn program_handles(sig: c_int) -> bool {
     })
 }
 
-/// Sends `sig` to the main thread if the program has a handler for it.
-/// (Rare: our thread stops taking the signal once the program handles it,
-/// see snapshot_mask.rs.)
-fn forward_to_program(sig: c_int) {
-    if !program_handles(sig) {
+/// Sends `sig` to the main thread if the program has a handler for it,
+/// or if the signal came from the process itself and its default action
+/// matters (the main thread then acts on it as the program would have).
+/// A signal from outside with no program handler was only a snapshot
+/// request. (Rare: our thread stops taking the signal once the program
+/// handles it, see snapshot_mask.rs.)
+fn forward_to_program(sig: c_int, from_outside: bool) {
+    let ignored = managed(sig).is_some_and(|m| m.program.read().sa_sigaction == libc::SIG_IGN);
+    if !program_handles(sig) && (from_outside || ignored) {
         return;
     }
-    FORWARDED.fetch_add(1, Ordering::AcqRel);
     // SAFETY: a signal to this process's main thread (tid = pid).
-    let sent = unsafe {
+    unsafe {
         let pid = libc::getpid();
-        libc::syscall(libc::SYS_tgkill, pid, pid, sig) == 0
-    };
-    if !sent {
-        FORWARDED.fetch_sub(1, Ordering::AcqRel);
+        libc::syscall(libc::SYS_tgkill, pid, pid, sig);
+    }
+}
+
+/// The default action of `sig`, for a signal the process sent itself while
+/// the program has no handler for it: what would have happened without the
+/// tracker. Ignored if the program ignores it or its default is to ignore;
+/// a stop signal stops the process (as SIGSTOP); any other ends the
+/// process by that signal, after the final dump, as SIGTERM does.
+fn act_as_default(sig: c_int) {
+    let Some(m) = managed(sig) else { return };
+    if m.program.read().sa_sigaction == libc::SIG_IGN {
+        return;
+    }
+    match sig {
+        libc::SIGCHLD | libc::SIGCONT | libc::SIGURG | libc::SIGWINCH => {}
+        libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => sys::raise_here(libc::SIGSTOP),
+        _ if crate::guard::is_busy() => {
+            // This thread may hold a lock the dump needs: finish on leaving.
+            crate::guard::with_state(|s| s.deferred_signal = sig as u32);
+        }
+        _ => die_of(sig),
     }
 }
 

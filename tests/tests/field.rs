@@ -1,7 +1,11 @@
 //! What a new user meets on real programs (issue 17): a dump with no live
-//! block says it was classified.
+//! block says it was classified; signals a program sends itself are not
+//! snapshot requests.
 
 use leaktrace_e2e::*;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 const V: Variant = Variant::O2NoFramePointers;
 
@@ -27,4 +31,72 @@ fn an_exit_dump_with_no_blocks_is_classified() {
     assert!(!d.classified);
     let (_, text, _) = leakreport_raw(&[], &[run.dump()]);
     assert!(text.contains("not classified"), "{text}");
+}
+
+/// SIGUSR1 a thread sends another thread of its process (`pthread_kill`, as
+/// rustc and cargo do) or the process itself (`kill(getpid())`) goes to the
+/// program's handler, every one of them, and asks for no snapshot.
+#[test]
+fn signals_a_program_sends_itself_are_not_snapshot_requests() {
+    let exe = sample("self_signal", V);
+    let run = run_traced(&exe, &["threads", "25"], &[]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert_eq!(run.stdout().trim(), "count=50");
+    // The exit dump only: no snapshot.
+    assert_eq!(run.dumps.len(), 1, "{:?}", run.dumps);
+    assert_eq!(final_dumps(&run.dumps).len(), 1);
+}
+
+/// A program with no handler that raises SIGUSR1 dies of it, as without
+/// the tracker (the tracker's handler used to swallow it).
+#[test]
+fn a_self_sent_signal_with_no_handler_kills_as_natively() {
+    let exe = sample("self_signal", V);
+    let native = Command::new(&exe).arg("raise").output().unwrap();
+    assert_eq!(native.status.signal(), Some(libc::SIGUSR1));
+    let run = run_traced(&exe, &["raise"], &[]);
+    assert_eq!(
+        run.output.status.signal(),
+        Some(libc::SIGUSR1),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.stdout(), "");
+    // It died as SIGTERM does: with a final dump, and no snapshot.
+    assert_eq!(final_dumps(&run.dumps).len(), 1, "{:?}", run.dumps);
+    assert_eq!(run.dumps.len(), 1, "{:?}", run.dumps);
+}
+
+/// SIGUSR1 from another process (`kill -USR1`) still takes a snapshot, and
+/// the program's handler still runs once.
+#[test]
+fn a_signal_from_outside_still_snapshots() {
+    let exe = sample("self_signal", V);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(&exe);
+    command.arg("wait");
+    let (mut child, line) = spawn_traced(command, dir.path(), &[]);
+    assert_eq!(line.trim(), "ready");
+    let status = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the program did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(out.trim(), "count=1");
+    let pid = child.id();
+    let dumps = dumps_in(dir.path());
+    let snapshot = dir.path().join(format!("lt.{pid}.1.bin"));
+    assert!(dumps.contains(&snapshot), "{dumps:?}");
+    assert_eq!(dumps.len(), 2, "{dumps:?}");
 }
