@@ -87,6 +87,27 @@ impl Analysis {
     pub fn leaked(&self) -> Amount {
         self.totals.leaked()
     }
+
+    /// Keeps whole stacks only for the sites shown and the sites that own
+    /// them; the others keep just the frame they are named after. Their
+    /// bytes stay in the totals. A run over thousands of dumps then keeps
+    /// what it prints, not every reachable stack of every process.
+    pub fn drop_hidden_stacks(&mut self) {
+        let mut keep = vec![false; self.sites.len()];
+        for &i in &self.shown {
+            keep[i] = true;
+            if let Some(o) = self.sites[i].owner {
+                keep[o] = true;
+            }
+        }
+        for (site, keep) in self.sites.iter_mut().zip(keep) {
+            if !keep && site.frames.len() > 1 {
+                let named = site.frames.swap_remove(site.key_frame);
+                site.frames = vec![named];
+                site.key_frame = 0;
+            }
+        }
+    }
 }
 
 /// How long before the dump a block allocated `ds` tenths of a second after
@@ -101,10 +122,21 @@ pub fn kind_shown(kind: Kind, options: &ReportOptions) -> bool {
     kind != Kind::Reachable || options.show_reachable
 }
 
+/// Which sites an analysis builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Every site of every kind: what growth over several dumps and
+    /// `--diff` compare.
+    Full,
+    /// The sites a report of this one dump prints: still reachable blocks
+    /// (unless shown) only count in the totals, and are not symbolized.
+    Printed,
+}
+
 /// Analyses one dump on its own (see [`analyse_with`] for many).
 pub fn analyse(input: Input, options: &ReportOptions, suppressions: &Suppressions) -> Analysis {
     let mut objects = ObjectCache::new(options.debug_roots());
-    analyse_with(input, options, suppressions, &mut objects)
+    analyse_with(input, options, suppressions, &mut objects, Depth::Full)
 }
 
 /// Analyses one dump of many, symbolizing through `objects`, the files
@@ -114,6 +146,7 @@ pub fn analyse_with(
     options: &ReportOptions,
     suppressions: &Suppressions,
     objects: &mut ObjectCache,
+    depth: Depth,
 ) -> Analysis {
     let mut notes = Vec::new();
     if let Some(min_age) = options.older_than {
@@ -130,14 +163,26 @@ pub fn analyse_with(
             notes.push("the dump records no allocation times (leaktrace before 1.1): --older-than is ignored".to_string());
         }
     }
+    let classified =
+        input.dump.classified || input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
+    // Most blocks of most processes are still reachable: a run over
+    // thousands of dumps need not symbolize what it will not print. (A
+    // sampled dump's amounts are estimates made while grouping: kept whole.)
+    let mut unlisted = Amount::default();
+    if depth == Depth::Printed && !options.show_reachable && input.dump.sample_bytes.is_none() {
+        unlisted = set_aside(&mut input.dump, Kind::Reachable);
+    }
     let mut symbols = Symbolizer::new(&input.dump.modules, objects);
     let sites = group::sites(&input.dump, &mut symbols, options.group_by);
     let suppressed_by: Vec<Option<String>> = sites
         .iter()
         .map(|s| suppressions.matching(&s.frames).map(str::to_string))
         .collect();
-    let mut totals = Totals::default();
-    let mut live = Amount::default();
+    let mut totals = Totals {
+        reachable: unlisted,
+        ..Totals::default()
+    };
+    let mut live = unlisted;
     for (s, sup) in sites.iter().zip(&suppressed_by) {
         live.add(s);
         let slot = match (sup, s.kind) {
@@ -162,8 +207,6 @@ pub fn analyse_with(
     // On the total, as sites are ranked: a definite site leaks what it owns.
     let shown = options.cut().apply(candidates, |&i| sites[i].total_bytes());
     let owners_known = (0..input.dump.blocks.len()).any(|i| input.dump.owner(i).is_some());
-    let classified =
-        input.dump.classified || input.dump.blocks.iter().any(|b| b.kind != Kind::Unknown);
     let reachable_hidden = !options.show_reachable && totals.reachable.blocks > 0;
     // Everything after this reads the sites. The blocks and stacks are the
     // bulk of a dump, and a run over thousands of dumps keeps every
@@ -184,6 +227,20 @@ pub fn analyse_with(
         warnings: notes.into_iter().chain(symbols.warnings).collect(),
         incomplete: symbols.incomplete,
     }
+}
+
+/// Removes the blocks of `kind` from `dump`; returns what they held.
+fn set_aside(dump: &mut Dump, kind: Kind) -> Amount {
+    let keep: Vec<bool> = dump.blocks.iter().map(|b| b.kind != kind).collect();
+    let mut gone = Amount::default();
+    for b in dump.blocks.iter().filter(|b| b.kind == kind) {
+        gone.bytes += b.size;
+        gone.blocks += 1;
+    }
+    if gone.blocks > 0 {
+        keep_blocks(dump, &keep);
+    }
+    gone
 }
 
 /// Drops what grouping read: blocks, stacks and owners.

@@ -9,7 +9,7 @@ use crate::symbolize::Frame;
 /// separates frames and a space precedes the count, so neither may appear.
 pub fn frame_name(f: &Frame) -> String {
     let name = match &f.function {
-        Some(name) => name.clone(),
+        Some(name) => name.to_string(),
         None => format!(
             "{}+{:#x}",
             f.module.rsplit('/').next().unwrap_or(&f.module),

@@ -177,7 +177,7 @@ fn function_key(frame: Option<&Frame>) -> String {
     match frame {
         Some(Frame {
             function: Some(f), ..
-        }) => f.clone(),
+        }) => f.to_string(),
         Some(f) => format!("{}+{:#x}", f.module, f.offset),
         None => "(no stack)".into(),
     }
@@ -313,14 +313,22 @@ pub fn place_key(s: &Site, by: GroupBy) -> String {
 
 fn place_key_of(frames: &[Frame], key_frame: usize, by: GroupBy) -> String {
     match by {
-        GroupBy::Stack => frames
-            .iter()
-            .map(|f| match &f.function {
-                Some(name) => format!("{name}\0{:?}\0{:?}\0{}", f.file, f.line, f.module),
-                None => format!("{}+{:#x}", f.module, f.offset),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
+        GroupBy::Stack => {
+            // One string, written in place: every site of every dump is
+            // keyed, so this runs for each frame of a run.
+            use std::fmt::Write;
+            let mut key = String::with_capacity(64 * frames.len());
+            for (i, f) in frames.iter().enumerate() {
+                if i > 0 {
+                    key.push('\n');
+                }
+                let _ = match &f.function {
+                    Some(name) => write!(key, "{name}\0{:?}\0{:?}\0{}", f.file, f.line, f.module),
+                    None => write!(key, "{}+{:#x}", f.module, f.offset),
+                };
+            }
+            key
+        }
         GroupBy::Function => function_key(frames.get(key_frame)),
     }
 }

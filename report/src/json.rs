@@ -141,11 +141,11 @@ pub struct JsonFrame {
 impl From<&Frame> for JsonFrame {
     fn from(f: &Frame) -> JsonFrame {
         JsonFrame {
-            function: f.function.clone(),
-            file: f.file.clone(),
+            function: f.function.as_deref().map(str::to_string),
+            file: f.file.as_deref().map(str::to_string),
             line: f.line,
             inlined: f.inlined,
-            module: f.module.clone(),
+            module: f.module.to_string(),
             address: format!("{:#x}", f.address),
             offset: format!("{:#x}", f.offset),
         }
@@ -228,7 +228,9 @@ pub fn render(analyses: &[Analysis]) -> String {
 
 /// The innermost function of the program's own code in a site's stack.
 fn function_of(s: &crate::group::Site) -> Option<String> {
-    s.frames.get(s.key_frame).and_then(|f| f.function.clone())
+    s.frames
+        .get(s.key_frame)
+        .and_then(|f| f.function.as_deref().map(str::to_string))
 }
 
 fn round_ms(seconds: f64) -> f64 {

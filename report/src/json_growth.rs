@@ -89,7 +89,10 @@ pub fn series(s: &Series) -> JsonSeries {
             .trends
             .iter()
             .map(|t| JsonTrend {
-                function: t.frames.get(t.key_frame).and_then(|f| f.function.clone()),
+                function: t
+                    .frames
+                    .get(t.key_frame)
+                    .and_then(|f| f.function.as_deref().map(str::to_string)),
                 bytes: t.bytes.clone(),
                 blocks: t.blocks.clone(),
                 bytes_per_second: t.bytes_per_second.round(),
@@ -153,7 +156,10 @@ pub fn diff(d: &Diff) -> JsonDiff {
             .changes
             .iter()
             .map(|c| JsonChange {
-                function: c.frames.get(c.key_frame).and_then(|f| f.function.clone()),
+                function: c
+                    .frames
+                    .get(c.key_frame)
+                    .and_then(|f| f.function.as_deref().map(str::to_string)),
                 new: c.is_new(),
                 bytes_before: c.bytes_before,
                 bytes_after: c.bytes_after,

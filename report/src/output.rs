@@ -4,13 +4,15 @@
 //! series, reported as growth over time ([`series`]); any other dump gets
 //! its own report. `--diff` compares two dumps ([`diff`]).
 
-use crate::analysis::{analyse_with, fails, Analysis};
+use crate::analysis::{analyse_with, fails, Analysis, Depth};
 use crate::cli::{Color, Format, ReportOptions};
 use crate::collate::group_in_order;
+use crate::symbolize::ObjectCache;
 use crate::{
     diff, folded, html, input, json, json_growth, pprof, series, text, text_growth, EXIT_BAD_INPUT,
     EXIT_LEAKS,
 };
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -25,7 +27,19 @@ pub enum Mode {
 
 /// Reads and analyses every file; problems go to stderr, one line each.
 /// Returns the analyses and whether anything was missing.
-fn analyse_all(tool: &str, files: &[PathBuf], options: &ReportOptions) -> (Vec<Analysis>, bool) {
+///
+/// Memory stays bounded by the biggest dump and the distinct objects: files
+/// are symbolized through one [`ObjectCache`], and a dump that is its
+/// process's only one builds ([`Depth::Printed`]) and keeps whole stacks
+/// only for the sites it prints. A
+/// process with several dumps is a series over all its sites: those dumps
+/// are analysed again, whole, once every file has been read.
+fn analyse_all(
+    tool: &str,
+    files: &[PathBuf],
+    options: &ReportOptions,
+    mode: Mode,
+) -> (Vec<Analysis>, bool) {
     let suppressions = match options.suppressions() {
         Ok(s) => s,
         Err(e) => {
@@ -33,18 +47,23 @@ fn analyse_all(tool: &str, files: &[PathBuf], options: &ReportOptions) -> (Vec<A
             return (Vec::new(), true);
         }
     };
+    let slim = mode == Mode::Report;
     let mut incomplete = false;
     let mut analyses = Vec::new();
-    let mut objects = crate::symbolize::ObjectCache::new(options.debug_roots());
+    let mut objects = ObjectCache::new(options.debug_roots());
     for path in files {
         match input::read(path) {
             Ok(i) => {
-                let a = analyse_with(i, options, &suppressions, &mut objects);
+                let depth = if slim { Depth::Printed } else { Depth::Full };
+                let mut a = analyse_with(i, options, &suppressions, &mut objects, depth);
                 for w in &a.warnings {
                     eprintln!("{tool}: {}: {w}", a.input.path);
                 }
                 incomplete |= a.incomplete;
-                analyses.push(a);
+                if slim {
+                    a.drop_hidden_stacks();
+                }
+                analyses.push((path, a));
             }
             Err(e) => {
                 eprintln!("{tool}: {e}");
@@ -52,7 +71,27 @@ fn analyse_all(tool: &str, files: &[PathBuf], options: &ReportOptions) -> (Vec<A
             }
         }
     }
-    (analyses, incomplete)
+    if slim {
+        let mut dumps_of: HashMap<(u32, u64), usize> = HashMap::new();
+        for (_, a) in &analyses {
+            *dumps_of.entry(process_key(a)).or_default() += 1;
+        }
+        for (path, a) in &mut analyses {
+            if dumps_of[&process_key(a)] > 1 {
+                // Read fine a moment ago; its problems were said then.
+                if let Ok(i) = input::read(path) {
+                    *a = analyse_with(i, options, &suppressions, &mut objects, Depth::Full);
+                }
+            }
+        }
+    }
+    (analyses.into_iter().map(|(_, a)| a).collect(), incomplete)
+}
+
+/// Which process a dump is of: its pid and when it started.
+fn process_key(a: &Analysis) -> (u32, u64) {
+    let p = &a.input.dump.process;
+    (p.pid, p.start_ns)
 }
 
 /// One thing to print: a dump's report, or a process's series.
@@ -100,7 +139,7 @@ pub fn report_files(
     out: &mut dyn Write,
     out_is_tty: bool,
 ) -> i32 {
-    let (analyses, incomplete) = analyse_all(tool, files, options);
+    let (analyses, incomplete) = analyse_all(tool, files, options, mode);
     let status = if incomplete {
         EXIT_BAD_INPUT
     } else if mode == Mode::Report && analyses.iter().any(|a| fails(a, &options.fail_on)) {

@@ -143,13 +143,13 @@ pub fn encode(analyses: &[Analysis]) -> Vec<u8> {
                     let id = locations.len() as u64 + 1;
                     let mut loc = Message::default();
                     loc.int(1, id)
-                        .int(2, mapping_ids.get(&group[0].module).copied().unwrap_or(0))
+                        .int(2, mapping_ids.get(&*group[0].module).copied().unwrap_or(0))
                         .int(3, address);
                     for f in group {
                         let name = crate::folded::frame_name(f).replace('\u{a0}', " ");
                         let file = f.file.clone().unwrap_or_default();
                         let fid = *function_ids
-                            .entry((name.clone(), file.clone()))
+                            .entry((name.clone(), file.to_string()))
                             .or_insert_with(|| {
                                 let fid = functions.len() as u64 + 1;
                                 let mut fm = Message::default();

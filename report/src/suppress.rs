@@ -78,7 +78,7 @@ impl Suppressions {
         // The first pattern matching any text = the least of each text's
         // first matching pattern.
         let texts = frames.iter().flat_map(|f| {
-            [f.function.as_deref(), f.file.as_deref(), Some(f.module.as_str())]
+            [f.function.as_deref(), f.file.as_deref(), Some(&*f.module)]
                 .into_iter()
                 .flatten()
         });
@@ -91,7 +91,9 @@ impl Suppressions {
             return known;
         }
         let found = self.patterns.iter().position(|p| matches(p, text));
-        self.first_match.borrow_mut().insert(text.to_string(), found);
+        self.first_match
+            .borrow_mut()
+            .insert(text.to_string(), found);
         found
     }
 }

@@ -19,17 +19,21 @@ use std::path::{Path, PathBuf};
 
 type Reader = EndianSlice<'static, RunTimeEndian>;
 
+/// A name shared by every frame that carries it: frames are copied into
+/// every site and every dump of a run, their names only counted.
+pub type Text = std::sync::Arc<str>;
+
 /// One frame of a symbolized stack. A return address inside inlined code
 /// gives several frames: the inlined functions first, then the function
 /// they were inlined into (`inlined: false`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
-    pub function: Option<String>,
-    pub file: Option<String>,
+    pub function: Option<Text>,
+    pub file: Option<Text>,
     pub line: Option<u32>,
     pub inlined: bool,
     /// Path of the module, or "?" when no module maps the address.
-    pub module: String,
+    pub module: Text,
     /// The return address in the traced process.
     pub address: u64,
     /// The address in the module's ELF file (address − load bias).
@@ -109,7 +113,9 @@ impl ObjectCache {
     }
 
     fn find(&self, m: &Module) -> Option<usize> {
-        self.index.get(&(m.path.clone(), m.build_id.clone())).copied()
+        self.index
+            .get(&(m.path.clone(), m.build_id.clone()))
+            .copied()
     }
 
     fn insert(&mut self, m: &Module, opened: Opened) -> usize {
@@ -360,7 +366,7 @@ fn resolve_in(info: Option<&ModuleInfo>, m: &Module, pc: u64) -> Vec<Frame> {
         file: None,
         line: None,
         inlined: false,
-        module: m.path.clone(),
+        module: m.path.as_str().into(),
         address: pc,
         offset,
     };
@@ -383,8 +389,8 @@ fn resolve_in(info: Option<&ModuleInfo>, m: &Module, pc: u64) -> Vec<Frame> {
                     None => (None, None),
                 };
                 frames.push(Frame {
-                    function,
-                    file,
+                    function: function.map(Text::from),
+                    file: file.map(Text::from),
                     line,
                     inlined: true,
                     ..base.clone()
@@ -401,7 +407,7 @@ fn resolve_in(info: Option<&ModuleInfo>, m: &Module, pc: u64) -> Vec<Frame> {
     let outer = frames.len() - 1;
     if frames[outer].function.is_none() {
         if let Some(name) = info.symbols.iter().find_map(|t| t.lookup(probe)) {
-            frames[outer].function = Some(addr2line::demangle_auto(name.into(), None).into_owned());
+            frames[outer].function = Some(addr2line::demangle_auto(name.into(), None).into());
         }
     }
     frames

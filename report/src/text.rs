@@ -134,7 +134,7 @@ pub fn site_name(s: &crate::group::Site) -> String {
     match s.frames.get(s.key_frame) {
         Some(Frame {
             function: Some(f), ..
-        }) => f.clone(),
+        }) => f.to_string(),
         Some(f) => format!("{}+{:#x}", base_name(&f.module), f.offset),
         None => "no stack".into(),
     }
