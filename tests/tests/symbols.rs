@@ -135,3 +135,66 @@ fn nothing_known_gives_module_and_offset() {
         "{text}"
     );
 }
+
+/// A stripped non-PIE program that takes strcmp's address (as gcc's driver
+/// does) has an undefined `strcmp` in .dynsym whose value is its PLT slot.
+/// That symbol is not the program's code: the program's frames name
+/// nothing, and `leak:strcmp` suppresses none of its leaks.
+#[test]
+fn undefined_symbols_name_no_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("prog");
+    let built = build(
+        "nonpie_names.c",
+        "nonpie_names",
+        Variant::O1FramePointers,
+        &["-fno-pie", "-no-pie"],
+    );
+    std::fs::copy(built, &exe).unwrap();
+    tool("strip", &["--strip-all", "prog"], dir.path());
+    let dynsym = Command::new("readelf")
+        .args(["--dyn-syms", "-W"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let dynsym = String::from_utf8_lossy(&dynsym.stdout);
+    assert!(
+        dynsym.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 8
+                && f[7].starts_with("strcmp@")
+                && f[6] == "UND"
+                && u64::from_str_radix(f[1], 16).unwrap_or(0) != 0
+        }),
+        "the sample must have strcmp's PLT slot in .dynsym:\n{dynsym}"
+    );
+
+    let run = run_traced(&exe, &[], &[]);
+    let report = report_with(run.dump(), &[]);
+    let site = report["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["bytes"] == 240 && s["blocks"] == 5)
+        .unwrap_or_else(|| panic!("the 5 leaked names: {report}"));
+    assert_eq!(site["kind"], "definite");
+    let own: Vec<&Value> = site["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["module"] == exe.to_str().unwrap())
+        .collect();
+    assert!(own.len() >= 3, "make_name, leak_names, main: {site}");
+    for f in &own {
+        assert!(f["function"].is_null(), "a frame named after no code: {f}");
+    }
+    let (_, text, _) = leakreport_raw(&[], &[run.dump()]);
+    assert!(!text.contains("strcmp"), "{text}");
+    assert!(text.contains("at ???  prog+0x"), "{text}");
+
+    let rules = dir.path().join("strcmp.supp");
+    std::fs::write(&rules, "leak:strcmp\n").unwrap();
+    let report = report_with(run.dump(), &["--suppressions", rules.to_str().unwrap()]);
+    assert_eq!(report["totals"]["definite_bytes"], 240, "{report}");
+    assert_eq!(report["totals"]["suppressed_bytes"], 0, "{report}");
+}
