@@ -1,6 +1,7 @@
 //! Options shared by `leakreport` and `leaktrace`.
 
 use crate::group::GroupBy;
+use crate::processes::View;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -41,6 +42,14 @@ pub struct ReportOptions {
     /// program's own code (merging stacks that differ further out).
     #[arg(long, value_enum, default_value_t = GroupBy::Stack)]
     pub group_by: GroupBy,
+    /// How to report the dumps of many processes (a script, make, a test
+    /// suite): `summary`, one line a process, leaking ones first, then the
+    /// leaks of all, identical leaks of many processes of one program
+    /// (same executable, stack and kind) merged with a count; `full`, every
+    /// process's whole report; `auto`, whole reports for up to 5 processes
+    /// and the summary for more. Text and JSON.
+    #[arg(long, value_enum, default_value_t = View::Auto, value_name = "VIEW")]
+    pub processes: View,
     /// Colour in text output: only on a terminal by default.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,

@@ -227,7 +227,7 @@ pub fn render(analyses: &[Analysis]) -> String {
 }
 
 /// The innermost function of the program's own code in a site's stack.
-fn function_of(s: &crate::group::Site) -> Option<String> {
+pub fn function_of(s: &crate::group::Site) -> Option<String> {
     s.frames
         .get(s.key_frame)
         .and_then(|f| f.function.as_deref().map(str::to_string))

@@ -27,19 +27,25 @@ pub mod html;
 pub mod input;
 pub mod json;
 pub mod json_growth;
+pub mod json_processes;
 pub mod launch;
 pub mod objects;
 pub mod output;
 pub mod owners;
 pub mod pprof;
+pub mod processes;
 pub mod series;
 pub mod suppress;
 pub mod symbolize;
 pub mod symtab;
 pub mod text;
 pub mod text_growth;
+pub mod text_processes;
 
 /// Exit status for unreadable input (bad dump, missing binary).
 pub const EXIT_BAD_INPUT: i32 = 2;
 /// Exit status for leaks `--fail-on` counts (LeakSanitizer's).
 pub const EXIT_LEAKS: i32 = 23;
+/// Exit status when the report could not be written (a full disk, an I/O
+/// error; a closed pipe is not one): sysexits' EX_IOERR.
+pub const EXIT_CANNOT_WRITE: i32 = 74;

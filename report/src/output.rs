@@ -9,8 +9,8 @@ use crate::cli::{Color, Format, ReportOptions};
 use crate::collate::group_in_order;
 use crate::symbolize::ObjectCache;
 use crate::{
-    diff, folded, html, input, json, json_growth, pprof, series, text, text_growth, EXIT_BAD_INPUT,
-    EXIT_LEAKS,
+    diff, folded, html, input, json, json_growth, json_processes, pprof, processes, series, text,
+    text_growth, text_processes, EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_LEAKS,
 };
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -103,19 +103,16 @@ enum Item<'a> {
 /// Groups the analyses by process, in the order processes first appear;
 /// a process with several dumps becomes a series in time order.
 fn items<'a>(analyses: &'a [Analysis], options: &ReportOptions) -> Vec<Item<'a>> {
-    group_in_order(analyses, |a| {
-        let p = &a.input.dump.process;
-        (p.pid, p.start_ns)
-    })
-    .into_iter()
-    .map(|mut group| {
-        if group.len() == 1 {
-            return Item::Single(group[0]);
-        }
-        group.sort_by_key(|a| a.input.dump.process.dump_ns);
-        Item::Series(series::build(&group, options.group_by, options.cut()))
-    })
-    .collect()
+    group_in_order(analyses, |a| processes::identity(a))
+        .into_iter()
+        .map(|mut group| {
+            if group.len() == 1 {
+                return Item::Single(group[0]);
+            }
+            group.sort_by_key(|a| a.input.dump.process.dump_ns);
+            Item::Series(series::build(&group, options.group_by, options.cut()))
+        })
+        .collect()
 }
 
 fn style(options: &ReportOptions, out_is_tty: bool) -> text::Style {
@@ -129,7 +126,8 @@ fn style(options: &ReportOptions, out_is_tty: bool) -> text::Style {
 }
 
 /// Reports `files` onto `out`, prefixing problems with `tool`. Returns the
-/// exit status: 2 when a file could not be read or a binary could not be
+/// exit status: 74 when the report could not be written (but to a closed
+/// pipe), else 2 when a file could not be read or a binary could not be
 /// symbolized, else 23 when `--fail-on` finds leaks, else 0.
 pub fn report_files(
     tool: &str,
@@ -159,9 +157,16 @@ pub fn report_files(
             return EXIT_BAD_INPUT;
         }
     };
-    // A closed pipe (`leakreport ... | head`) is not an error worth a panic.
-    let _ = out.write_all(&rendered).and_then(|_| out.flush());
-    status
+    match out.write_all(&rendered).and_then(|_| out.flush()) {
+        Ok(()) => status,
+        // A closed pipe (`leakreport ... | head`): the reader has had
+        // what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => status,
+        Err(e) => {
+            eprintln!("{tool}: cannot write the report: {e}");
+            EXIT_CANNOT_WRITE
+        }
+    }
 }
 
 fn render_diff(
@@ -187,8 +192,19 @@ fn render_report(
     options: &ReportOptions,
     style: &text::Style,
 ) -> Result<Vec<u8>, String> {
-    let items = items(analyses, options);
     let title = "leaktrace: bytes not freed, by stack";
+    let processes = group_in_order(analyses, |a| processes::identity(a)).len();
+    if matches!(options.format, Format::Text | Format::Json)
+        && options.processes.summary_for(processes)
+    {
+        let s = processes::build(analyses, options.group_by, options.cut());
+        return Ok(match options.format {
+            Format::Json => pretty(&json_processes::summary(&s)) + "\n",
+            _ => text_processes::render(&s, style),
+        }
+        .into_bytes());
+    }
+    let items = items(analyses, options);
     Ok(match options.format {
         Format::Json if items.is_empty() => Vec::new(),
         Format::Json => {

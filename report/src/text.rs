@@ -1,7 +1,7 @@
 //! The human report, in the spirit of valgrind's: a header with the
 //! process and a LEAK SUMMARY, then each call site with its stack.
 
-use crate::analysis::Analysis;
+use crate::analysis::{Amount, Analysis};
 use crate::symbolize::Frame;
 use leaktrace_format::Kind;
 use std::fmt::Write;
@@ -95,7 +95,7 @@ pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-fn base_name(path: &str) -> &str {
+pub fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
@@ -182,37 +182,22 @@ pub fn render(a: &Analysis, style: &Style) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "LEAK SUMMARY");
-    let amount = |a: &crate::analysis::Amount| {
-        format!(
-            "{est}{} in {est}{}",
-            plural(a.bytes, "byte", "bytes"),
-            plural(a.blocks, "block", "blocks")
-        )
-    };
     let t = &a.totals;
-    let lines: Vec<(&str, &crate::analysis::Amount, bool)> = if a.classified {
-        vec![
-            ("definitely lost", &t.definite, true),
-            ("indirectly lost", &t.indirect, true),
-            ("  possibly lost", &t.possible, true),
-            ("still reachable", &t.reachable, false),
-            ("     suppressed", &t.suppressed, false),
+    let lines: &[(&str, Amount, bool)] = if a.classified {
+        &[
+            ("definitely lost", t.definite, true),
+            ("indirectly lost", t.indirect, true),
+            ("  possibly lost", t.possible, true),
+            ("still reachable", t.reachable, false),
+            ("     suppressed", t.suppressed, false),
         ]
     } else {
-        vec![
-            ("      not freed", &t.unclassified, true),
-            ("     suppressed", &t.suppressed, false),
+        &[
+            ("      not freed", t.unclassified, true),
+            ("     suppressed", t.suppressed, false),
         ]
     };
-    for (label, value, alarming) in lines {
-        let text = amount(value);
-        let text = if alarming && value.blocks > 0 {
-            style.red(&text)
-        } else {
-            text
-        };
-        let _ = writeln!(out, "   {label}: {text}");
-    }
+    amount_lines(&mut out, lines, est, style);
     if !a.classified && a.input.dump.process.snapshot == 0 && d.sample_bytes.is_none() {
         let _ = writeln!(
             out,
@@ -265,24 +250,8 @@ pub fn render(a: &Analysis, style: &Style) -> String {
     for &i in &a.shown {
         let s = &a.sites[i];
         let _ = writeln!(out);
-        let kind = match s.kind {
-            Kind::Definite => ", definitely lost",
-            Kind::Indirect => ", indirectly lost",
-            Kind::Possible => ", possibly lost",
-            Kind::Reachable => ", still reachable",
-            Kind::Unknown => "",
-        };
-        // valgrind's "240 (240 direct, 40,000 indirect) bytes".
-        let size = if s.indirect_bytes > 0 || s.indirect_blocks > 0 {
-            format!(
-                "{est}{} ({est}{} direct, {est}{} indirect) bytes",
-                thousands(s.total_bytes()),
-                thousands(s.bytes),
-                thousands(s.indirect_bytes)
-            )
-        } else {
-            format!("{est}{}", plural(s.bytes, "byte", "bytes"))
-        };
+        let kind = kind_words(s.kind);
+        let size = site_size(s.bytes, s.indirect_bytes, s.indirect_blocks, est);
         let owner = match s.owner {
             Some(o) => match a.numbers[o] {
                 Some(n) => format!(", owned by site {n} ({})", site_name(&a.sites[o])),
@@ -321,6 +290,50 @@ pub fn render(a: &Analysis, style: &Style) -> String {
         stack_lines(&mut out, &s.frames, style);
     }
     out
+}
+
+/// `   definitely lost: 48 bytes in 3 blocks`, one line a labelled amount,
+/// in red when `alarming` and not empty; `est` ("~" or "") marks estimates.
+pub fn amount_lines(out: &mut String, lines: &[(&str, Amount, bool)], est: &str, style: &Style) {
+    for (label, value, alarming) in lines {
+        let text = format!(
+            "{est}{} in {est}{}",
+            plural(value.bytes, "byte", "bytes"),
+            plural(value.blocks, "block", "blocks")
+        );
+        let text = if *alarming && value.blocks > 0 {
+            style.red(&text)
+        } else {
+            text
+        };
+        let _ = writeln!(out, "   {label}: {text}");
+    }
+}
+
+/// How a site's kind is said after its size: ", definitely lost".
+pub fn kind_words(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Definite => ", definitely lost",
+        Kind::Indirect => ", indirectly lost",
+        Kind::Possible => ", possibly lost",
+        Kind::Reachable => ", still reachable",
+        Kind::Unknown => "",
+    }
+}
+
+/// A site's size: "111 bytes", or valgrind's "240 (240 direct, 40,000
+/// indirect) bytes" for one that owns indirect blocks.
+pub fn site_size(bytes: u64, indirect_bytes: u64, indirect_blocks: u64, est: &str) -> String {
+    if indirect_bytes > 0 || indirect_blocks > 0 {
+        format!(
+            "{est}{} ({est}{} direct, {est}{} indirect) bytes",
+            thousands(bytes + indirect_bytes),
+            thousands(bytes),
+            thousands(indirect_bytes)
+        )
+    } else {
+        format!("{est}{}", plural(bytes, "byte", "bytes"))
+    }
 }
 
 /// The process's memory and how much of it the live heap explains.

@@ -10,13 +10,18 @@ use std::path::PathBuf;
 /// possibly lost ones (still reachable ones with --show-reachable).
 ///
 /// Several dumps of one process (its snapshots) are reported as growth per
-/// call site over time; --diff compares two. --format html, flamegraph,
-/// folded and pprof export the same sites.
+/// call site over time; --diff compares two. The dumps of more than 5
+/// processes (a script, make, a test suite) are reported as a summary: one
+/// line a process, leaking ones first, and the leaks of all, identical
+/// leaks of many processes of one program merged with a count;
+/// --processes full gives every process's whole report. --format html,
+/// flamegraph, folded and pprof export the same sites.
 ///
 /// Examples:
 ///   leakreport leaktrace.4242.bin
 ///   leakreport --group-by function --top 10 leaktrace.4242.bin
 ///   leakreport leaktrace.4242.*.bin                  # growth over snapshots
+///   leakreport leaktrace.*.bin                       # many processes: a summary
 ///   leakreport --format html leaktrace.4242.bin > report.html
 ///   leakreport --fail-on definite,indirect leaktrace.*.bin   # for CI
 ///
@@ -24,7 +29,9 @@ use std::path::PathBuf;
 /// missing, truncated, corrupt or of an unsupported version, when a binary
 /// of the traced program is missing or was rebuilt (the report is still
 /// printed, with such frames as module+offset), or when a suppressions file
-/// is bad; 23 when --fail-on finds leaks.
+/// is bad; 23 when --fail-on finds leaks; 74 when the report could not be
+/// written (a full disk, an I/O error; a closed pipe, as with `| head`, is
+/// not an error).
 #[derive(Parser)]
 #[command(name = "leakreport", version, verbatim_doc_comment)]
 struct Args {

@@ -17,10 +17,16 @@ use std::path::PathBuf;
 ///   leaktrace --format html -- make test > leaks.html
 ///   leaktrace --fail-on definite -- ./unit-tests      # for CI
 ///
+/// A run of more than 5 processes (a script, make, a test suite) is
+/// reported as a summary: one line a process, leaking ones first, and the
+/// leaks of all, identical leaks of many processes of one program merged;
+/// --processes full gives every process's whole report.
+///
 /// Exit status: the program's own (a program killed by a signal makes
-/// leaktrace die of the same signal); 23 when the program exited 0 and
-/// --fail-on finds leaks; 2 when the library or the program cannot be
-/// found.
+/// leaktrace die of the same signal); when the program exited 0, 74 when
+/// the report could not be written (a full disk; a closed pipe is not an
+/// error) and 23 when --fail-on finds leaks; 2 when the library or the
+/// program cannot be found.
 #[derive(Parser)]
 #[command(name = "leaktrace", version, verbatim_doc_comment)]
 struct Args {
@@ -79,9 +85,14 @@ fn main() {
             libc::raise(sig);
         }
     }
-    // The program's own failure comes first; then leaks `--fail-on` counts.
-    if outcome.code == 0 && report_status == leaktrace_report::EXIT_LEAKS {
-        std::process::exit(leaktrace_report::EXIT_LEAKS);
+    // The program's own failure comes first; then a report that could not
+    // be written, then leaks `--fail-on` counts.
+    let passed_on = [
+        leaktrace_report::EXIT_CANNOT_WRITE,
+        leaktrace_report::EXIT_LEAKS,
+    ];
+    if outcome.code == 0 && passed_on.contains(&report_status) {
+        std::process::exit(report_status);
     }
     std::process::exit(outcome.code);
 }
