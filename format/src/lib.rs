@@ -26,7 +26,8 @@ mod write;
 pub use duration::{parse_duration, DURATION_UNITS};
 pub use error::FormatError;
 pub use model::{
-    Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger, NO_OWNER,
+    Block, Dump, Kind, Memory, Module, OtherMalloc, ProcessInfo, Segment, Stack, Totals, Trigger,
+    NO_OWNER,
 };
 pub use read::parse;
 pub use write::{block_bytes, write_dump, Encoder, RecordWriter};
@@ -38,7 +39,7 @@ pub const VERSION_MAJOR: u16 = 1;
 /// Minor versions only add records or fill reserved fields; readers accept
 /// any minor version. 1.1: block allocation times, the memory and kinds
 /// records. 1.2: the owners record. 1.3: the kinds record also in a
-/// classified dump with no live blocks.
+/// classified dump with no live blocks; the allocator record.
 pub const VERSION_MINOR: u16 = 3;
 /// Size of the file header: magic, major, minor, reserved u32.
 pub const HEADER_LEN: usize = 16;
@@ -76,6 +77,10 @@ pub mod tag {
     /// per block in the order of the blocks record, the index of the
     /// definite block whose loss loses it, `u32::MAX` for none (since 1.2).
     pub const OWNERS: u32 = 9;
+    /// The malloc family is defined ahead of the library, so those calls
+    /// were not seen: string module, then u32 count and strings, the
+    /// functions it defines (since 1.3).
+    pub const ALLOCATOR: u32 = 10;
     /// Last record of a complete file.
     pub const END: u32 = 0xFFFF_FFFF;
 
@@ -91,6 +96,7 @@ pub mod tag {
             MEMORY => "memory",
             KINDS => "kinds",
             OWNERS => "owners",
+            ALLOCATOR => "allocator",
             END => "end",
             _ => "unknown",
         }

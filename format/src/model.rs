@@ -290,6 +290,32 @@ pub struct Dump {
     /// ran, also for a dump with no live blocks; an older dump without
     /// blocks says nothing either way (false).
     pub classified: bool,
+    /// The malloc family was defined ahead of the library (the program's
+    /// own allocator, or one preloaded before it): the calls that went
+    /// there were not seen (the `ALLOCATOR` record, since 1.3).
+    pub other_malloc: Option<OtherMalloc>,
+}
+
+/// Allocation functions another module defines ahead of the library, so
+/// that the program's calls to them never reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtherMalloc {
+    /// The module that defines them (the first one found).
+    pub module: String,
+    /// Which of malloc, free, calloc and realloc it defines.
+    pub functions: Vec<String>,
+}
+
+impl OtherMalloc {
+    /// One line saying so, for the library's start and for reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} defines {} ahead of libleaktrace.so: the allocations made through {} are not traced",
+            self.module,
+            self.functions.join(", "),
+            if self.functions.len() == 1 { "it" } else { "them" }
+        )
+    }
 }
 
 /// An entry of [`Dump::owners`] that names no block.

@@ -4,7 +4,8 @@
 
 use crate::error::FormatError;
 use crate::model::{
-    Block, Dump, Kind, Memory, Module, ProcessInfo, Segment, Stack, Totals, Trigger, NO_OWNER,
+    Block, Dump, Kind, Memory, Module, OtherMalloc, ProcessInfo, Segment, Stack, Totals, Trigger,
+    NO_OWNER,
 };
 use crate::{
     tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, HEADER_LEN, MAGIC, RECORD_HEADER_LEN, VERSION_MAJOR,
@@ -128,6 +129,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
     let mut memory = None;
     let mut kinds: Option<(&[u8], u64)> = None;
     let mut owners: Option<(&[u8], u64)> = None;
+    let mut other_malloc = None;
     let mut records = 0u64;
     let mut pos = HEADER_LEN;
     loop {
@@ -168,6 +170,15 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
                 let n = c.u64()?;
                 let n = c.count(n, 4)?;
                 owners = Some((c.take(n * 4)?, start as u64));
+            }
+            tag::ALLOCATOR => {
+                let module = c.string()?;
+                let n = c.count32(4)?;
+                let mut functions = Vec::with_capacity(n);
+                for _ in 0..n {
+                    functions.push(c.string()?);
+                }
+                other_malloc = Some(OtherMalloc { module, functions });
             }
             tag::END => {
                 let count = c.u64()?;
@@ -226,6 +237,7 @@ pub fn parse(data: &[u8]) -> Result<Dump, FormatError> {
         memory,
         owners,
         classified,
+        other_malloc,
     })
 }
 
@@ -288,6 +300,7 @@ fn record_name(tag: u32) -> &'static str {
         tag::MEMORY => "the memory record",
         tag::KINDS => "the kinds record",
         tag::OWNERS => "the owners record",
+        tag::ALLOCATOR => "the allocator record",
         tag::END => "the end record",
         _ => "a record of a newer format",
     }

@@ -2,7 +2,7 @@
 //! length before its payload, so the largest record (the blocks) never has
 //! to sit in memory twice.
 
-use crate::model::{Block, Dump, Kind, Memory, Module, ProcessInfo, Totals};
+use crate::model::{Block, Dump, Kind, Memory, Module, OtherMalloc, ProcessInfo, Totals};
 use crate::{tag, BLOCK_ENTRY_LEN, FLAG_REQUIRED, MAGIC, VERSION_MAJOR, VERSION_MINOR};
 use std::io::{self, Write};
 
@@ -112,6 +112,16 @@ impl Encoder {
         e.buf
     }
 
+    /// The ALLOCATOR record's payload.
+    pub fn other_malloc(o: &OtherMalloc) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.str(&o.module).u32(o.functions.len() as u32);
+        for f in &o.functions {
+            e.str(f);
+        }
+        e.buf
+    }
+
     /// Appends one stack entry of the STACKS record (after its u32 count).
     pub fn stack(&mut self, id: u32, pcs: &[u64]) {
         self.u32(id).u32(pcs.len() as u32);
@@ -215,6 +225,9 @@ pub fn write_dump<W: Write>(dump: &Dump, out: W) -> io::Result<W> {
     }
     if let Some(m) = &dump.memory {
         w.record(tag::MEMORY, 0, &Encoder::memory(m))?;
+    }
+    if let Some(o) = &dump.other_malloc {
+        w.record(tag::ALLOCATOR, 0, &Encoder::other_malloc(o))?;
     }
     let mut e = Encoder::new();
     e.u32(dump.stacks.len() as u32);

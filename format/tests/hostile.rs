@@ -82,6 +82,10 @@ fn dump() -> Vec<u8> {
         sample_bytes: None,
         memory: Some(Memory::default()),
         classified: true,
+        other_malloc: Some(OtherMalloc {
+            module: "/bin/x".into(),
+            functions: vec!["malloc".into(), "free".into()],
+        }),
     };
     write_dump(&d, Vec::new()).unwrap()
 }

@@ -79,6 +79,10 @@ fn sample() -> Dump {
             malloc_free: 133_168,
         }),
         classified: true,
+        other_malloc: Some(OtherMalloc {
+            module: "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2".into(),
+            functions: vec!["malloc".into(), "free".into(), "calloc".into()],
+        }),
     }
 }
 

@@ -169,6 +169,9 @@ fn write_to(
             &Encoder::modules(&modules::registry()),
         )?;
         w.record(tag::MEMORY, 0, &Encoder::memory(&memory))?;
+        if let Some(o) = crate::other_malloc::found() {
+            w.record(tag::ALLOCATOR, 0, &Encoder::other_malloc(&o))?;
+        }
         let mean = config::sample_bytes();
         if mean != 0 {
             w.record(tag::SAMPLING, FLAG_REQUIRED, &mean.to_le_bytes())?;

@@ -58,6 +58,7 @@ mod libc_next;
 mod lifecycle;
 mod lock;
 mod modules;
+mod other_malloc;
 mod own_maps;
 mod procmem;
 mod reach;

@@ -206,6 +206,7 @@ extern "C" fn constructor() {
                 libc::setenv(ROOT_PID_VAR.as_ptr(), pid.as_ptr(), 0);
             }
         }
+        crate::other_malloc::detect();
         signals::install();
         dumper::spawn();
     });

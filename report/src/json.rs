@@ -24,6 +24,9 @@ pub struct JsonReport {
     pub snapshot: u32,
     /// The process's memory at the dump, when recorded.
     pub memory: Option<JsonMemory>,
+    /// The module that defines the malloc family ahead of the library, so
+    /// that the allocations through it were not traced (null if none).
+    pub own_malloc: Option<String>,
     pub totals: JsonTotals,
     pub sites: Vec<JsonSite>,
 }
@@ -167,6 +170,7 @@ pub fn report(a: &Analysis) -> JsonReport {
         dump_time_ns: d.process.dump_ns,
         snapshot: d.process.snapshot,
         memory: d.memory.as_ref().map(|m| JsonMemory::new(m, a.live.bytes)),
+        own_malloc: d.other_malloc.as_ref().map(|o| o.module.clone()),
         totals: JsonTotals {
             leaked_bytes: a.leaked().bytes,
             leaked_blocks: a.leaked().blocks,

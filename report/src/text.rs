@@ -166,6 +166,9 @@ pub fn render(a: &Analysis, style: &Style) -> String {
     );
     let _ = writeln!(out, "command: {}", p.cmdline.join(" "));
     let _ = writeln!(out, "dump: {}", a.input.path);
+    if let Some(o) = &d.other_malloc {
+        let _ = writeln!(out, "{} {}", style.red("not traced:"), o.describe());
+    }
     if let Some(mean) = d.sample_bytes {
         let _ = writeln!(
             out,

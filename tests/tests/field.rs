@@ -100,3 +100,37 @@ fn a_signal_from_outside_still_snapshots() {
     assert!(dumps.contains(&snapshot), "{dumps:?}");
     assert_eq!(dumps.len(), 2, "{dumps:?}");
 }
+
+/// A program that defines malloc, free, calloc and realloc itself: the
+/// library never sees its allocations, and says so on stderr at start,
+/// in the dump and in the report (text and JSON), naming the program.
+#[test]
+fn a_program_with_its_own_malloc_is_said_not_traced() {
+    let exe = sample("own_malloc", V);
+    let real = std::fs::canonicalize(&exe).unwrap();
+    let real = real.to_str().unwrap();
+    let run = run_traced(&exe, &[], &[]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert_eq!(run.stdout(), "allocated\n");
+    let line = format!(
+        "leaktrace: {real} defines malloc, free, calloc, realloc ahead of libleaktrace.so: \
+         the allocations made through them are not traced\n"
+    );
+    assert_eq!(run.stderr(), line);
+    let d = leaktrace_format::parse(&std::fs::read(run.dump()).unwrap()).unwrap();
+    let o = d.other_malloc.expect("the allocator record");
+    assert_eq!(o.module, real);
+    assert_eq!(o.functions, ["malloc", "free", "calloc", "realloc"]);
+    let (code, text, err) = leakreport_raw(&["--color", "never"], &[run.dump()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(&format!("not traced: {real} defines malloc")),
+        "{text}"
+    );
+    let json = report(run.dump(), "stack");
+    assert_eq!(json["own_malloc"], real, "{json}");
+    // A program using libc's malloc gets no such line.
+    let run = run_traced(&sample("frees_all", V), &[], &[]);
+    assert_eq!(run.stderr(), "");
+    assert!(report(run.dump(), "stack")["own_malloc"].is_null());
+}
