@@ -1,7 +1,7 @@
 //! JSON output. The field names are a public interface (README.md):
 //! later versions add fields, never rename or remove these.
 
-use crate::analysis::{age_seconds, Analysis};
+use crate::analysis::{age_seconds, Amount, Analysis, Totals};
 use crate::symbolize::Frame;
 use serde::Serialize;
 
@@ -43,6 +43,19 @@ pub struct JsonTotals {
     /// `OWNERS` record, since 1.2): then definite sites carry the indirect
     /// bytes they own and indirect sites name their owner.
     pub owners_known: bool,
+    #[serde(flatten)]
+    pub kinds: JsonKinds,
+    pub allocations: u64,
+    pub frees: u64,
+    pub bytes_allocated: u64,
+    pub peak_bytes: u64,
+    pub peak_blocks: u64,
+    pub sites: usize,
+}
+
+/// Bytes and blocks by kind, as a LEAK SUMMARY has them, and live.
+#[derive(Serialize)]
+pub struct JsonKinds {
     pub definite_bytes: u64,
     pub definite_blocks: u64,
     pub indirect_bytes: u64,
@@ -56,12 +69,25 @@ pub struct JsonTotals {
     /// Every block live at the dump.
     pub live_bytes: u64,
     pub live_blocks: u64,
-    pub allocations: u64,
-    pub frees: u64,
-    pub bytes_allocated: u64,
-    pub peak_bytes: u64,
-    pub peak_blocks: u64,
-    pub sites: usize,
+}
+
+impl JsonKinds {
+    pub fn of(t: &Totals, live: Amount) -> JsonKinds {
+        JsonKinds {
+            definite_bytes: t.definite.bytes,
+            definite_blocks: t.definite.blocks,
+            indirect_bytes: t.indirect.bytes,
+            indirect_blocks: t.indirect.blocks,
+            possible_bytes: t.possible.bytes,
+            possible_blocks: t.possible.blocks,
+            reachable_bytes: t.reachable.bytes,
+            reachable_blocks: t.reachable.blocks,
+            suppressed_bytes: t.suppressed.bytes,
+            suppressed_blocks: t.suppressed.blocks,
+            live_bytes: live.bytes,
+            live_blocks: live.blocks,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -176,18 +202,7 @@ pub fn report(a: &Analysis) -> JsonReport {
             leaked_blocks: a.leaked().blocks,
             classified: a.classified,
             owners_known: a.owners_known,
-            definite_bytes: a.totals.definite.bytes,
-            definite_blocks: a.totals.definite.blocks,
-            indirect_bytes: a.totals.indirect.bytes,
-            indirect_blocks: a.totals.indirect.blocks,
-            possible_bytes: a.totals.possible.bytes,
-            possible_blocks: a.totals.possible.blocks,
-            reachable_bytes: a.totals.reachable.bytes,
-            reachable_blocks: a.totals.reachable.blocks,
-            suppressed_bytes: a.totals.suppressed.bytes,
-            suppressed_blocks: a.totals.suppressed.blocks,
-            live_bytes: a.live.bytes,
-            live_blocks: a.live.blocks,
+            kinds: JsonKinds::of(&a.totals, a.live),
             allocations: d.totals.allocations,
             frees: d.totals.frees,
             bytes_allocated: d.totals.bytes_allocated,

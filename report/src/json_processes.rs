@@ -1,8 +1,7 @@
 //! JSON for many processes ([`crate::processes`]); like json.rs, the field
 //! names are a public interface (docs/report-json.md).
 
-use crate::analysis::Amount;
-use crate::json::{function_of, JsonFrame, JsonTotals};
+use crate::json::{function_of, JsonFrame, JsonKinds, JsonReport};
 use crate::processes::Summary;
 use serde::Serialize;
 
@@ -32,38 +31,21 @@ pub struct JsonRunTotals {
     pub unclassified_processes: usize,
     pub leaked_bytes: u64,
     pub leaked_blocks: u64,
-    pub definite_bytes: u64,
-    pub definite_blocks: u64,
-    pub indirect_bytes: u64,
-    pub indirect_blocks: u64,
-    pub possible_bytes: u64,
-    pub possible_blocks: u64,
-    pub reachable_bytes: u64,
-    pub reachable_blocks: u64,
+    #[serde(flatten)]
+    pub kinds: JsonKinds,
     /// Blocks of the dumps that were not classified.
     pub unclassified_bytes: u64,
     pub unclassified_blocks: u64,
-    pub suppressed_bytes: u64,
-    pub suppressed_blocks: u64,
-    pub live_bytes: u64,
-    pub live_blocks: u64,
 }
 
+/// A process: its latest dump's report object, with `sites` empty (its
+/// leaks are in the summary's `sites`), and how many of its dumps were
+/// given.
 #[derive(Serialize)]
 pub struct JsonProcess {
-    pub pid: u32,
-    pub ppid: u32,
-    pub exe: String,
-    pub cmdline: Vec<String>,
-    pub trigger: String,
-    /// Its latest dump, which the figures are of.
-    pub dump: String,
-    /// How many of its dumps were given.
+    #[serde(flatten)]
+    pub report: JsonReport,
     pub dumps: usize,
-    pub snapshot: u32,
-    pub sampled: bool,
-    /// As in a dump's report (`classified`, `leaked_bytes`, by kind).
-    pub totals: JsonTotals,
 }
 
 #[derive(Serialize)]
@@ -97,8 +79,6 @@ pub struct JsonLeak {
 
 pub fn summary(s: &Summary) -> JsonSummary {
     let t = &s.totals;
-    let pair = |a: Amount| (a.bytes, a.blocks);
-    let (leaked_bytes, leaked_blocks) = pair(t.leaked());
     JsonSummary {
         kind: "processes",
         dumps: s.dumps,
@@ -106,40 +86,21 @@ pub fn summary(s: &Summary) -> JsonSummary {
             processes: s.processes.len(),
             leaking_processes: s.leaking(),
             unclassified_processes: s.unclassified,
-            leaked_bytes,
-            leaked_blocks,
-            definite_bytes: t.definite.bytes,
-            definite_blocks: t.definite.blocks,
-            indirect_bytes: t.indirect.bytes,
-            indirect_blocks: t.indirect.blocks,
-            possible_bytes: t.possible.bytes,
-            possible_blocks: t.possible.blocks,
-            reachable_bytes: t.reachable.bytes,
-            reachable_blocks: t.reachable.blocks,
+            leaked_bytes: t.leaked().bytes,
+            leaked_blocks: t.leaked().blocks,
+            kinds: JsonKinds::of(t, s.live),
             unclassified_bytes: t.unclassified.bytes,
             unclassified_blocks: t.unclassified.blocks,
-            suppressed_bytes: t.suppressed.bytes,
-            suppressed_blocks: t.suppressed.blocks,
-            live_bytes: s.live.bytes,
-            live_blocks: s.live.blocks,
         },
         processes: s
             .processes
             .iter()
             .map(|p| {
-                let a = p.analysis;
-                let d = &a.input.dump;
+                let mut report = crate::json::report(p.analysis);
+                report.sites = Vec::new();
                 JsonProcess {
-                    pid: d.process.pid,
-                    ppid: d.process.ppid,
-                    exe: d.process.exe.clone(),
-                    cmdline: d.process.cmdline.clone(),
-                    trigger: d.process.trigger.name(),
-                    dump: a.input.path.clone(),
+                    report,
                     dumps: p.dumps,
-                    snapshot: d.process.snapshot,
-                    sampled: d.sample_bytes.is_some(),
-                    totals: crate::json::report(a).totals,
                 }
             })
             .collect(),
