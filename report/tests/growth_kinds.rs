@@ -3,21 +3,12 @@
 //! lost growth ranks first. The dumps are built with the format crate's
 //! writer.
 
+mod common;
+
 use leaktrace_format::*;
-use leaktrace_report::analysis::{analyse, Analysis};
-use leaktrace_report::cli::ReportOptions;
+use leaktrace_report::analysis::Analysis;
 use leaktrace_report::group::GroupBy;
-use leaktrace_report::input::Input;
-use leaktrace_report::suppress::Suppressions;
 use leaktrace_report::{json_growth, series, text, text_growth};
-
-use clap::Parser;
-
-#[derive(Parser)]
-struct Args {
-    #[command(flatten)]
-    options: ReportOptions,
-}
 
 /// Snapshot `k` (0: the final dump) of one process, `k` seconds in (the
 /// final dump at 3 s): `10 * n` lost 100-byte blocks (stack 1) and
@@ -71,12 +62,7 @@ fn dump(n: u64, snapshot: u32, classified: bool) -> Analysis {
         ..Dump::default()
     };
     let dump = parse(&write_dump(&d, Vec::new()).unwrap()).unwrap();
-    let options = Args::parse_from(["leakreport"]).options;
-    let input = Input {
-        path: format!("lt.88.{snapshot}.bin"),
-        dump,
-    };
-    analyse(input, &options, &Suppressions::default())
+    common::analysed(dump, &[], "")
 }
 
 fn series_of(classified: [bool; 3]) -> series::Series {

@@ -3,24 +3,12 @@
 //! total, and an indirect site names its owner — in text, JSON and for
 //! `--fail-on` alike. The dumps are built with the format crate's writer.
 
-use clap::Parser;
+mod common;
+
+use common::{analysed, headlines, json_of, text_of};
 use leaktrace_format::*;
-use leaktrace_report::analysis::{analyse, fails, Analysis, FailOn};
-use leaktrace_report::cli::ReportOptions;
-use leaktrace_report::input::Input;
-use leaktrace_report::suppress::Suppressions;
-use leaktrace_report::{json, text};
+use leaktrace_report::analysis::{fails, FailOn};
 use serde_json::Value;
-
-#[derive(Parser)]
-struct Args {
-    #[command(flatten)]
-    options: ReportOptions,
-}
-
-fn options(args: &[&str]) -> ReportOptions {
-    Args::parse_from(std::iter::once("leakreport").chain(args.iter().copied())).options
-}
 
 fn block(i: u64, size: u64, stack: u32, kind: Kind, allocated_ds: u32) -> Block {
     Block {
@@ -80,30 +68,9 @@ fn dump(with_owners: bool) -> Dump {
     parse(&write_dump(&d, Vec::new()).unwrap()).unwrap()
 }
 
-fn analysis(dump: Dump, args: &[&str]) -> Analysis {
-    let input = Input {
-        path: "lt.77.bin".into(),
-        dump,
-    };
-    analyse(input, &options(args), &Suppressions::default())
-}
-
-fn text_of(a: &Analysis) -> String {
-    text::render(a, &text::Style { on: false })
-}
-
-fn json_of(a: &Analysis) -> Value {
-    serde_json::to_value(json::report(a)).unwrap()
-}
-
-/// The lines that head each site.
-fn headlines(text: &str) -> Vec<&str> {
-    text.lines().filter(|l| l.contains("(site ")).collect()
-}
-
 #[test]
 fn the_owner_comes_first_with_what_it_owns() {
-    let a = analysis(dump(true), &[]);
+    let a = analysed(dump(true), &[], "");
     assert_eq!(
         headlines(&text_of(&a)),
         [
@@ -144,7 +111,7 @@ fn the_owner_comes_first_with_what_it_owns() {
 
 #[test]
 fn without_owners_the_report_is_as_before() {
-    let a = analysis(dump(false), &[]);
+    let a = analysed(dump(false), &[], "");
     assert_eq!(
         headlines(&text_of(&a)),
         [
@@ -171,7 +138,7 @@ fn fail_on_counts_the_same_kinds_either_way() {
             (FailOn::Possible, false),
             (FailOn::Any, true),
         ] {
-            let a = analysis(dump(with_owners), &[]);
+            let a = analysed(dump(with_owners), &[], "");
             assert_eq!(fails(&a, &[on]), expected, "{on:?}, owners {with_owners}");
         }
     }
@@ -180,14 +147,14 @@ fn fail_on_counts_the_same_kinds_either_way() {
 #[test]
 fn min_bytes_and_top_apply_to_the_ranking() {
     // 240 bytes of its own, but 40,240 with what it owns: shown.
-    let a = analysis(dump(true), &["--min-bytes", "30000"]);
+    let a = analysed(dump(true), &["--min-bytes", "30000"], "");
     let text = text_of(&a);
     assert_eq!(headlines(&text).len(), 2, "{text}");
     assert!(
         headlines(&text)[0].starts_with("40,240 (240 direct"),
         "{text}"
     );
-    let a = analysis(dump(true), &["--top", "1"]);
+    let a = analysed(dump(true), &["--top", "1"], "");
     let j = json_of(&a);
     assert_eq!(j["sites"].as_array().unwrap().len(), 1);
     assert_eq!(j["sites"][0]["total_bytes"], 40_240);
@@ -197,9 +164,9 @@ fn min_bytes_and_top_apply_to_the_ranking() {
 fn an_owner_left_out_by_older_than_owns_nothing() {
     // The objects are 20 s old, their buffers 2 s: keeping only the
     // buffers keeps no owner.
-    let a = analysis(dump(true), &["--older-than", "1s"]);
+    let a = analysed(dump(true), &["--older-than", "1s"], "");
     assert!(a.owners_known);
-    let a = analysis(dump(true), &["--older-than", "10s"]);
+    let a = analysed(dump(true), &["--older-than", "10s"], "");
     let j = json_of(&a);
     assert_eq!(j["totals"]["owners_known"], false);
     let sites = j["sites"].as_array().unwrap();
@@ -211,7 +178,7 @@ fn an_owner_left_out_by_older_than_owns_nothing() {
     for b in &mut d.blocks[..10] {
         b.allocated_ds = 199;
     }
-    let a = analysis(d, &["--older-than", "10s"]);
+    let a = analysed(d, &["--older-than", "10s"], "");
     let j = json_of(&a);
     let sites = j["sites"].as_array().unwrap();
     assert!(sites.iter().all(|s| s["owner"].is_null()), "{j}");
@@ -219,7 +186,7 @@ fn an_owner_left_out_by_older_than_owns_nothing() {
 
 #[test]
 fn grouping_by_function_keeps_the_owners() {
-    let a = analysis(dump(true), &["--group-by", "function"]);
+    let a = analysed(dump(true), &["--group-by", "function"], "");
     let j = json_of(&a);
     assert_eq!(j["sites"][0]["total_bytes"], 40_240);
     assert_eq!(j["sites"][1]["owner"], 1);
@@ -235,7 +202,7 @@ fn the_owner_owning_most_bytes_is_named() {
     for o in &mut d.owners[10..14] {
         *o = 20;
     }
-    let a = analysis(d, &[]);
+    let a = analysed(d, &[], "");
     let text = text_of(&a);
     assert_eq!(
         headlines(&text),
