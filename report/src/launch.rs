@@ -161,24 +161,39 @@ fn name_parts(p: &Path) -> Option<(u64, u32)> {
 }
 
 /// One dump per process of a run: its final dump, or its latest snapshot if
-/// it never wrote one (killed by SIGKILL, say).
+/// it never wrote one (killed by SIGKILL, say). Every final dump is kept: a
+/// long run reuses pids, and a later process of a pid writes
+/// `<prefix>.<pid>-1.bin`.
 pub fn final_dumps_in(dir: &Path) -> Vec<PathBuf> {
-    let mut chosen: Vec<(u64, u32, PathBuf)> = Vec::new();
-    for path in dumps_in(dir) {
-        let Some((pid, k)) = name_parts(&path) else {
-            continue;
-        };
-        match chosen.iter_mut().find(|c| c.0 == pid) {
-            Some(c) => {
-                // A final dump (k = 0) beats any snapshot; else the latest.
-                if c.1 != 0 && (k == 0 || k > c.1) {
-                    *c = (pid, k, path);
-                }
-            }
-            None => chosen.push((pid, k, path)),
-        }
+    choose_final(dumps_in(dir))
+}
+
+fn choose_final(dumps: Vec<PathBuf>) -> Vec<PathBuf> {
+    let named: Vec<(u64, u32, PathBuf)> = dumps
+        .into_iter()
+        .filter_map(|p| name_parts(&p).map(|(pid, k)| (pid, k, p)))
+        .collect();
+    let has_final: std::collections::HashSet<u64> = named
+        .iter()
+        .filter(|(_, k, _)| *k == 0)
+        .map(|(pid, _, _)| *pid)
+        .collect();
+    let mut latest: std::collections::HashMap<u64, u32> = Default::default();
+    for (pid, k, _) in &named {
+        let l = latest.entry(*pid).or_default();
+        *l = (*l).max(*k);
     }
-    chosen.into_iter().map(|c| c.2).collect()
+    named
+        .into_iter()
+        .filter(|(pid, k, _)| {
+            if has_final.contains(pid) {
+                *k == 0
+            } else {
+                latest.get(pid) == Some(k)
+            }
+        })
+        .map(|(_, _, path)| path)
+        .collect()
 }
 
 /// The dumps in `dir`, ordered by pid then name.
@@ -204,8 +219,27 @@ pub fn dumps_in(dir: &Path) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::name_parts;
-    use std::path::Path;
+    use super::{choose_final, name_parts};
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn every_final_dump_and_else_the_latest_snapshot() {
+        let paths = |names: &[&str]| -> Vec<PathBuf> { names.iter().map(PathBuf::from).collect() };
+        let chosen = choose_final(paths(&[
+            "lt.7.bin",
+            "lt.7.1.bin",
+            "lt.7-1.bin",
+            "lt.8.1.bin",
+            "lt.8.3.bin",
+            "lt.8.2.bin",
+            "lt.9.bin",
+            "notes.bin",
+        ]));
+        assert_eq!(
+            chosen,
+            paths(&["lt.7.bin", "lt.7-1.bin", "lt.8.3.bin", "lt.9.bin"])
+        );
+    }
 
     #[test]
     fn dump_names() {

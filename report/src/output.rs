@@ -194,7 +194,8 @@ fn render_report(
 ) -> Result<Vec<u8>, String> {
     let title = "leaktrace: bytes not freed, by stack";
     let processes = group_in_order(analyses, |a| processes::identity(a)).len();
-    if matches!(options.format, Format::Text | Format::Json)
+    if processes > 0
+        && matches!(options.format, Format::Text | Format::Json)
         && options.processes.summary_for(processes)
     {
         let s = processes::build(analyses, options.group_by, options.cut());
