@@ -7,7 +7,9 @@
  *   self_signal raise      no handler: raise(SIGUSR1) kills the process,
  *                          as it does without the tracker
  *   self_signal wait       a handler; prints "ready", waits for one SIGUSR1
- *                          from outside, prints "count=1"
+ *                          from outside and, traced, for the snapshot it
+ *                          asked for (a snapshot asked for as the process
+ *                          exits is not taken), prints "count=1"
  * Every mode leaks one 100-byte block (so its exit dump is not empty). */
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +59,13 @@ int main(int argc, char **argv)
         printf("ready\n");
         fflush(stdout);
         wait_count(1);
+        const char *prefix = getenv("LEAKTRACE_OUT");
+        if (prefix) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s.%d.1.bin", prefix, (int)getpid());
+            for (int i = 0; access(path, F_OK) != 0 && i < 100000; i++)
+                usleep(100);
+        }
         printf("count=%d\n", (int)count);
         return 0;
     }

@@ -9,7 +9,8 @@ use crate::lock::SpinLock;
 use crate::{config, dumper, lifecycle, modules, procmem, reach, stacks, stats, sys, table};
 use core::sync::atomic::{AtomicBool, Ordering};
 use leaktrace_format::{
-    block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Trigger, BLOCK_ENTRY_LEN, FLAG_REQUIRED,
+    block_bytes, tag, Encoder, ProcessInfo, RecordWriter, Totals, Trigger, BLOCK_ENTRY_LEN,
+    FLAG_REQUIRED,
 };
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -85,10 +86,18 @@ fn write_to(
     // A fatal signal stopped a program thread, which may hold the loader's
     // lock or an arena lock: use what is known already.
     let fatal = matches!(trigger, Trigger::FatalSignal);
-    if !fatal {
+    // Nothing live (most short-lived processes): no stack to symbolize, so
+    // no rescan of the modules (those of every recorded stack are known:
+    // the unwinder rescans on meeting an unknown one), and no process
+    // memory figures (reading smaps_rollup was a sixth of such a dump).
+    // (A peak of 0 blocks: nothing was ever allocated, as every thread's
+    // first allocation publishes; else each stripe is looked at.)
+    let never = stats::peaks().1 == 0;
+    let empty = never || table::is_empty();
+    if !fatal && !empty {
         modules::refresh();
     }
-    let memory = procmem::read(!fatal);
+    let memory = (!empty).then(|| procmem::read(!fatal));
     let mut classify = classify.filter(|_| config::classify() && reach::wanted());
     // A process with no live block (most short-lived ones) needs no scan:
     // the other threads are stopped only when there is something to
@@ -99,15 +108,19 @@ fn write_to(
     let stop_world = |live_stack: &mut Option<u64>, classify: &mut Option<LiveStack>| {
         if let Some(find) = classify.as_mut() {
             *live_stack = find.as_mut().map(|f| f());
-            Some(reach::stop(dumper::thread_tid()))
+            Some(reach::stop(dumper::thread_tid_when_started()))
         } else {
             None
         }
     };
-    if classify.is_some() && !table::is_empty() {
+    if classify.is_some() && !empty {
         world = stop_world(&mut live_stack, &mut classify);
     }
-    let (mut blocks, mut totals) = table::snapshot();
+    let (mut blocks, mut totals) = if never {
+        (Vec::new(), Totals::default())
+    } else {
+        table::snapshot()
+    };
     if world.is_none() && classify.is_some() && !blocks.is_empty() {
         // Allocated meanwhile, by another thread.
         world = stop_world(&mut live_stack, &mut classify);
@@ -133,9 +146,7 @@ fn write_to(
         dump_ns: began,
         trigger,
         snapshot,
-        exe: fs::read_link("/proc/self/exe")
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        exe: modules::exe_path(),
         cmdline: fs::read("/proc/self/cmdline")
             .map(|raw| {
                 raw.split(|&b| b == 0)
@@ -160,7 +171,10 @@ fn write_to(
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
     let written = (|| -> io::Result<File> {
-        let mut w = RecordWriter::new(BufWriter::with_capacity(1 << 16, file))?;
+        // A small dump in one small buffer (a 64 KiB one is a mapping of
+        // its own, made and unmapped for a few hundred bytes).
+        let capacity = (8192 + blocks.len() * BLOCK_ENTRY_LEN).min(1 << 16);
+        let mut w = RecordWriter::new(BufWriter::with_capacity(capacity, file))?;
         w.record(tag::PROCESS, FLAG_REQUIRED, &Encoder::process(&process))?;
         w.record(tag::TOTALS, 0, &Encoder::totals(&totals))?;
         w.record(
@@ -168,7 +182,9 @@ fn write_to(
             FLAG_REQUIRED,
             &Encoder::modules(&modules::registry()),
         )?;
-        w.record(tag::MEMORY, 0, &Encoder::memory(&memory))?;
+        if let Some(memory) = &memory {
+            w.record(tag::MEMORY, 0, &Encoder::memory(memory))?;
+        }
         if let Some(o) = crate::other_malloc::found() {
             w.record(tag::ALLOCATOR, 0, &Encoder::other_malloc(&o))?;
         }

@@ -55,11 +55,10 @@ pub fn spawn() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &saved, core::ptr::null_mut());
         if r == 0 {
             THREAD.store(thread as usize, Ordering::Release);
-            // Its kernel id tells heap scans not to wait for it: have it
-            // before going on (the thread publishes it first thing).
-            while TID.load(Ordering::Acquire) == 0 {
-                sys::yield_now();
-            }
+            // Not waiting for the thread to run (it publishes its kernel
+            // id first thing): on a busy machine that wait took
+            // milliseconds, paid by every process. A heap scan, which must
+            // know the id, waits for it then (`thread_tid_when_started`).
             uncount_thread();
         } else {
             sys::write_stderr("leaktrace: cannot start the dump thread; no snapshots\n");
@@ -137,9 +136,28 @@ pub fn thread_descriptor() -> Option<u64> {
     Some(THREAD.load(Ordering::Acquire) as u64).filter(|&t| t != 0)
 }
 
-/// The thread's kernel id, if it runs (it is never stopped for a scan).
+/// The thread's kernel id, if it has started. Async-signal-safe.
 pub fn thread_tid() -> Option<i32> {
     Some(TID.load(Ordering::Acquire)).filter(|&t| t != 0)
+}
+
+/// The thread's kernel id, waiting (at most a second) for a thread
+/// created but not yet running to publish it: a heap scan must not try to
+/// stop it (it is never stopped, and would not answer).
+pub fn thread_tid_when_started() -> Option<i32> {
+    if THREAD.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let deadline = sys::monotonic_ns().saturating_add(1_000_000_000);
+    loop {
+        if let Some(tid) = thread_tid() {
+            return Some(tid);
+        }
+        if sys::monotonic_ns() >= deadline {
+            return None;
+        }
+        sys::yield_now();
+    }
 }
 
 extern "C" fn run(_: *mut c_void) -> *mut c_void {

@@ -54,6 +54,11 @@ pub fn init() {
     refresh();
 }
 
+/// The executable's path, as read at start (an image keeps its path).
+pub fn exe_path() -> String {
+    EXE_PATH.lock().clone()
+}
+
 /// The code range holding `pc`, if any module maps it.
 #[inline]
 pub fn find(pc: u64) -> Option<&'static CodeRange> {

@@ -66,13 +66,18 @@ pub fn all() -> Option<Vec<(u64, u64)>> {
 }
 
 /// Names the mapping in /proc/PID/maps; silently nothing on kernels
-/// without anonymous mapping names.
+/// without anonymous mapping names (tried once: a failed call per mapping
+/// was one system call too many for short-lived processes).
 fn name(start: u64, len: u64) {
     const PR_SET_VMA: i32 = 0x5356_4d41;
     const PR_SET_VMA_ANON_NAME: u64 = 0;
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+    if UNSUPPORTED.load(Ordering::Relaxed) {
+        return;
+    }
     // SAFETY: prctl on a range of our own mapping with a static
     // NUL-terminated name; the kernel copies the name.
-    unsafe {
+    let r = unsafe {
         libc::prctl(
             PR_SET_VMA,
             PR_SET_VMA_ANON_NAME,
@@ -81,6 +86,9 @@ fn name(start: u64, len: u64) {
             c"leaktrace".as_ptr() as u64,
         )
     };
+    if r != 0 && crate::sys::errno() == libc::EINVAL {
+        UNSUPPORTED.store(true, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
