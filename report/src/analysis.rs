@@ -17,9 +17,14 @@ pub struct Amount {
 }
 
 impl Amount {
+    /// Sums saturate: a dump from elsewhere may claim any size.
     fn add(&mut self, s: &Site) {
-        self.bytes += s.bytes;
-        self.blocks += s.blocks;
+        self.plus(s.bytes, s.blocks);
+    }
+
+    fn plus(&mut self, bytes: u64, blocks: u64) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.blocks = self.blocks.saturating_add(blocks);
     }
 }
 
@@ -39,10 +44,11 @@ impl Totals {
     /// What counts as leaked: definite and indirect, or everything in a
     /// dump that was not classified.
     pub fn leaked(&self) -> Amount {
-        Amount {
-            bytes: self.definite.bytes + self.indirect.bytes + self.unclassified.bytes,
-            blocks: self.definite.blocks + self.indirect.blocks + self.unclassified.blocks,
+        let mut leaked = self.definite;
+        for a in [self.indirect, self.unclassified] {
+            leaked.plus(a.bytes, a.blocks);
         }
+        leaked
     }
 }
 
@@ -234,8 +240,7 @@ fn set_aside(dump: &mut Dump, kind: Kind) -> Amount {
     let keep: Vec<bool> = dump.blocks.iter().map(|b| b.kind != kind).collect();
     let mut gone = Amount::default();
     for b in dump.blocks.iter().filter(|b| b.kind == kind) {
-        gone.bytes += b.size;
-        gone.blocks += 1;
+        gone.plus(b.size, 1);
     }
     if gone.blocks > 0 {
         keep_blocks(dump, &keep);

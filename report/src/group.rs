@@ -87,7 +87,7 @@ impl Site {
     /// Its own bytes and the indirect bytes it owns: what sites are
     /// ranked by (valgrind's "240 (240 direct, 40,000 indirect) bytes").
     pub fn total_bytes(&self) -> u64 {
-        self.bytes + self.indirect_bytes
+        self.bytes.saturating_add(self.indirect_bytes)
     }
 }
 
@@ -344,9 +344,10 @@ fn merge_by(mut sites: Vec<Site>, key: impl Fn(&Site) -> String) -> Vec<Site> {
             let mut members = group.into_iter();
             let mut m = members.next()?;
             for site in members {
-                m.bytes += site.bytes;
-                m.blocks += site.blocks;
-                m.recorded += site.recorded;
+                // Saturating: a dump from elsewhere may claim any size.
+                m.bytes = m.bytes.saturating_add(site.bytes);
+                m.blocks = m.blocks.saturating_add(site.blocks);
+                m.recorded = m.recorded.saturating_add(site.recorded);
                 if let (Some(t), Some(other)) = (m.times.as_mut(), site.times) {
                     t.add(other);
                 }

@@ -330,7 +330,7 @@ pub fn site_size(bytes: u64, indirect_bytes: u64, indirect_blocks: u64, est: &st
     if indirect_bytes > 0 || indirect_blocks > 0 {
         format!(
             "{est}{} ({est}{} direct, {est}{} indirect) bytes",
-            thousands(bytes + indirect_bytes),
+            thousands(bytes.saturating_add(indirect_bytes)),
             thousands(bytes),
             thousands(indirect_bytes)
         )
