@@ -229,15 +229,12 @@ mod tests {
 
     #[test]
     fn durations() {
+        // The units are leaktrace_format::parse_duration's (tested there);
+        // here, nanoseconds and the 1 ms floor.
         use super::parse_duration_ns;
-        assert_eq!(parse_duration_ns("10s"), Some(10_000_000_000));
-        assert_eq!(parse_duration_ns("500ms"), Some(500_000_000));
         assert_eq!(parse_duration_ns("1.5s"), Some(1_500_000_000));
-        assert_eq!(parse_duration_ns("2m"), Some(120_000_000_000));
-        assert_eq!(parse_duration_ns("1h"), Some(3_600_000_000_000));
-        assert_eq!(parse_duration_ns("10"), Some(10_000_000_000));
-        assert_eq!(parse_duration_ns("s"), None);
-        assert_eq!(parse_duration_ns("10us"), None);
+        assert_eq!(parse_duration_ns("1ms"), Some(1_000_000));
+        assert_eq!(parse_duration_ns("999us"), None);
         assert_eq!(parse_duration_ns("soon"), None);
     }
 }

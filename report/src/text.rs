@@ -242,14 +242,7 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             plural(t.peak_blocks, "block", "blocks")
         );
     }
-    if a.shown.len() < a.total_sites {
-        let _ = writeln!(
-            out,
-            "   shown:       {} of {} call sites",
-            a.shown.len(),
-            a.total_sites
-        );
-    }
+    shown_line(&mut out, a.shown.len(), a.total_sites, "call sites");
     for &i in &a.shown {
         let s = &a.sites[i];
         let _ = writeln!(out);
@@ -262,17 +255,9 @@ pub fn render(a: &Analysis, style: &Style) -> String {
             },
             None => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "{} in {est}{}{kind}{owner}  {}",
-            style.bold(&size),
-            plural(s.blocks, "block", "blocks"),
-            style.dim(&format!(
-                "(site {} of {})",
-                a.numbers[i].unwrap_or(0),
-                a.total_sites
-            ))
-        );
+        let number = format!("(site {} of {})", a.numbers[i].unwrap_or(0), a.total_sites);
+        let tail = format!("{kind}{owner}");
+        headline(&mut out, &size, s.blocks, est, &tail, &number, style);
         if let Some(t) = s.times {
             let oldest = crate::analysis::age_seconds(d, t.first_ds);
             let newest = crate::analysis::age_seconds(d, t.last_ds);
@@ -310,6 +295,33 @@ pub fn amount_lines(out: &mut String, lines: &[(&str, Amount, bool)], est: &str,
             text
         };
         let _ = writeln!(out, "   {label}: {text}");
+    }
+}
+
+/// The line that heads a site: "135 (48 direct, 87 indirect) bytes in 3
+/// blocks{tail}  (site 1 of 2)", its size in bold and its number dim.
+pub fn headline(
+    out: &mut String,
+    size: &str,
+    blocks: u64,
+    est: &str,
+    tail: &str,
+    number: &str,
+    style: &Style,
+) {
+    let _ = writeln!(
+        out,
+        "{} in {est}{}{tail}  {}",
+        style.bold(size),
+        plural(blocks, "block", "blocks"),
+        style.dim(number)
+    );
+}
+
+/// "   shown:       10 of 200 call sites", when a cut left some out.
+pub fn shown_line(out: &mut String, shown: usize, total: usize, what: &str) {
+    if shown < total {
+        let _ = writeln!(out, "   shown:       {shown} of {total} {what}");
     }
 }
 

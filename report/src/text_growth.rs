@@ -2,7 +2,7 @@
 
 use crate::diff::Diff;
 use crate::series::{Class, Series};
-use crate::text::{plural, stack_lines, thousands, trigger_text, Style};
+use crate::text::{plural, shown_line, stack_lines, thousands, trigger_text, Style};
 use std::fmt::Write;
 
 fn arrow_list(values: &[u64]) -> String {
@@ -68,14 +68,7 @@ pub fn render_series(s: &Series, style: &Style) -> String {
             "SITES BY GROWTH (sites that only grew first, then by bytes per second)"
         }
     );
-    if s.trends.len() < s.total_sites {
-        let _ = writeln!(
-            out,
-            "   shown: {} of {} call sites",
-            s.trends.len(),
-            s.total_sites
-        );
-    }
+    shown_line(&mut out, s.trends.len(), s.total_sites, "call sites");
     let intervals = s.points.len().saturating_sub(1);
     for (i, t) in s.trends.iter().enumerate() {
         let _ = writeln!(out);

@@ -5,8 +5,8 @@
 use crate::analysis::{Amount, Totals};
 use crate::processes::{Process, Summary};
 use crate::text::{
-    amount_lines, base_name, kind_words, plural, site_name, site_size, stack_lines, thousands,
-    Style,
+    amount_lines, base_name, headline, kind_words, plural, shown_line, site_name, site_size,
+    stack_lines, thousands, Style,
 };
 use std::fmt::Write;
 
@@ -67,14 +67,7 @@ pub fn render(s: &Summary, style: &Style) -> String {
             ""
         }
     );
-    if s.leaks.len() < s.total_leaks {
-        let _ = writeln!(
-            out,
-            "   shown:       {} of {} leaks",
-            s.leaks.len(),
-            s.total_leaks
-        );
-    }
+    shown_line(&mut out, s.leaks.len(), s.total_leaks, "leaks");
 
     let _ = writeln!(out);
     let _ = writeln!(out, "PROCESSES (leaking first, most bytes lost first)");
@@ -109,14 +102,9 @@ pub fn render(s: &Summary, style: &Style) -> String {
             (None, Some(site)) => format!(", owned by {}", site_name(site)),
             _ => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "{} in {est}{}{}{owner}, {whose}  {}",
-            style.bold(&size),
-            plural(l.blocks, "block", "blocks"),
-            kind_words(l.site.kind),
-            style.dim(&format!("(leak {} of {})", n + 1, s.total_leaks))
-        );
+        let tail = format!("{}{owner}, {whose}", kind_words(l.site.kind));
+        let number = format!("(leak {} of {})", n + 1, s.total_leaks);
+        headline(&mut out, &size, l.blocks, est, &tail, &number, style);
         if l.pids.len() > 1 {
             let mut listed: Vec<String> = l
                 .pids
