@@ -54,7 +54,9 @@ pub struct ReportOptions {
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
     /// Only blocks allocated at least this long before the dump (`30s`,
-    /// `5m`, `1h`, `500ms`): what a long-running process leaks slowly.
+    /// `5m`, `1h`, `500ms`; units ns, us, ms, s, m or min, h, d, as for
+    /// LEAKTRACE_INTERVAL; a bare number is seconds): what a long-running
+    /// process leaks slowly.
     #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     pub older_than: Option<f64>,
     /// Also show blocks still pointed to at exit (hidden by default: they
