@@ -14,7 +14,7 @@
 
 use crate::{config, dump, guard, lifecycle, snapshot_mask, sys};
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use leaktrace_format::Trigger;
 
 /// Bumped by every request; the thread sleeps on it (a futex word).
@@ -72,14 +72,31 @@ pub fn spawn() {
 /// or such a program would never exit. (Without the symbol, which glibc
 /// has had since 2.34, nothing is done.)
 fn uncount_thread() {
-    // SAFETY: dlsym with a valid name.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__nptl_nthreads".as_ptr()) };
+    let mut p = NTHREADS.load(Ordering::Acquire);
+    if p.is_null() {
+        // SAFETY: dlsym with a valid name.
+        p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__nptl_nthreads".as_ptr()) }.cast();
+        NTHREADS.store(p, Ordering::Release);
+    }
     if !p.is_null() {
         // SAFETY: glibc's `unsigned int __nptl_nthreads`, which glibc itself
         // updates with atomic operations.
-        let count = unsafe { &*(p as *const AtomicU32) };
+        let count = unsafe { &*p };
         count.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// glibc's count of the program's threads (`__nptl_nthreads`), once found.
+static NTHREADS: AtomicPtr<AtomicU32> = AtomicPtr::new(core::ptr::null_mut());
+
+/// How many threads the program runs (ours not counted), if glibc says:
+/// glibc counts a thread from `pthread_create` until it has run every
+/// destructor and freed its thread-local state. (Threads made with a raw
+/// `clone` are not counted.)
+pub fn program_threads() -> Option<u32> {
+    let p = NTHREADS.load(Ordering::Acquire);
+    // SAFETY: as in `uncount_thread`.
+    (!p.is_null()).then(|| unsafe { &*p }.load(Ordering::Acquire))
 }
 
 /// In a forked child: the parent's thread does not exist here. Forgets it

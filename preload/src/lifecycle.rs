@@ -263,9 +263,20 @@ extern "C" fn before_fork() {
     if let Some(busy) = guard::enter() {
         core::mem::forget(busy); // released in the after_fork handlers
         modules::lock_all();
-        table::lock_all();
+        table::lock_all(only_thread());
         crate::alloc::lock_all();
     }
+}
+
+/// Whether the calling thread is the process's only program thread: glibc
+/// counts one, and the kernel knows no other thread but the library's
+/// (which also finds threads made with a raw `clone`).
+fn only_thread() -> bool {
+    if dumper::program_threads() != Some(1) {
+        return false;
+    }
+    let ours = usize::from(dumper::thread_descriptor().is_some());
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() <= 1 + ours)
 }
 
 extern "C" fn after_fork_parent() {
