@@ -16,8 +16,11 @@ use super::read::SelfMemory;
 const HEAP_MAX: u64 = 64 << 20;
 const PAGE: u64 = 4096;
 
-/// The ranges of the thread arenas' heaps found in `maps`.
-pub fn thread_heaps(maps: &[Mapping], mem: &mut SelfMemory) -> Vec<(u64, u64)> {
+/// The ranges of the thread arenas' heaps found in `maps`, outside the
+/// library's own mappings `own` (its 4 GiB reserve for stacks alone held
+/// 64 aligned addresses, each a read of /proc/self/pagemap: 0.14 ms of
+/// every classified dump where the kernel does not name our mappings).
+pub fn thread_heaps(maps: &[Mapping], own: &[(u64, u64)], mem: &mut SelfMemory) -> Vec<(u64, u64)> {
     let mut heaps = Vec::new();
     for m in maps
         .iter()
@@ -27,6 +30,10 @@ pub fn thread_heaps(maps: &[Mapping], mem: &mut SelfMemory) -> Vec<(u64, u64)> {
         // address inside, not only at the start.
         let mut at = m.start.div_ceil(HEAP_MAX) * HEAP_MAX;
         while at < m.end {
+            if own.iter().any(|&(s, e)| at >= s && at < e) {
+                at += HEAP_MAX;
+                continue;
+            }
             if let Some(len) = heap_at(at, mem) {
                 heaps.push((at, (at + len).min(m.end)));
             }

@@ -132,7 +132,7 @@ pub fn roots(
         }
     }
     cut.extend_from_slice(&stack_blocks);
-    cut.extend(arenas::thread_heaps(maps, mem));
+    cut.extend(arenas::thread_heaps(maps, &own, mem));
     if !next_is_glibc {
         // Another allocator's memory is not known by its shape: leave out
         // every anonymous mapping holding one of its blocks.
