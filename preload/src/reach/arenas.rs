@@ -106,7 +106,7 @@ mod tests {
             let in_brk = maps
                 .iter()
                 .any(|m| m.what == What::Heap && p >= m.start && p < m.end);
-            let heaps = thread_heaps(&maps, &mut SelfMemory::open());
+            let heaps = thread_heaps(&maps, &[], &mut SelfMemory::open());
             // SAFETY: as above.
             unsafe { libc::free(p as *mut libc::c_void) };
             (p, in_brk, heaps)
