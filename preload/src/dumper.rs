@@ -55,6 +55,9 @@ pub fn spawn() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &saved, core::ptr::null_mut());
         if r == 0 {
             THREAD.store(thread as usize, Ordering::Release);
+            if let Some(tid) = tid_of(thread) {
+                CREATED_TID.store(tid, Ordering::Release);
+            }
             // Not waiting for the thread to run (it publishes its kernel
             // id first thing): on a busy machine that wait took
             // milliseconds, paid by every process. A heap scan, which must
@@ -105,6 +108,7 @@ pub fn after_fork_child() {
     lifecycle::stop_ticking();
     THREAD.store(0, Ordering::Release);
     TID.store(0, Ordering::Release);
+    CREATED_TID.store(0, Ordering::Release);
     SNAPSHOTS_WANTED.store(0, Ordering::Relaxed);
     FINAL_WANTED.store(0, Ordering::Relaxed);
     FINAL_DONE.store(0, Ordering::Relaxed);
@@ -158,12 +162,48 @@ pub fn thread_tid() -> Option<i32> {
     Some(TID.load(Ordering::Acquire)).filter(|&t| t != 0)
 }
 
+/// The thread's kernel id as `pthread_create` left it in the thread's
+/// descriptor (see [`tid_of`]), 0 if not known that way.
+static CREATED_TID: AtomicI32 = AtomicI32::new(0);
+
+/// The kernel id of the thread `thread` just created: glibc has the kernel
+/// store it in the thread's descriptor before `pthread_create` returns
+/// (`CLONE_PARENT_SETTID`). Its place in the descriptor is glibc's own, so
+/// it is found in the calling thread's descriptor, where the same field
+/// holds the caller's id, and used only if found there exactly once.
+fn tid_of(thread: libc::pthread_t) -> Option<i32> {
+    const SEARCHED: usize = 1024;
+    // SAFETY: pthread_self only reads the thread pointer; glibc's thread
+    // descriptor is far larger than `SEARCHED` bytes, all mapped.
+    let me = unsafe { libc::pthread_self() } as *const i32;
+    let tid = sys::gettid();
+    let mut found = None;
+    for i in 0..SEARCHED / 4 {
+        // SAFETY: inside the calling thread's descriptor (above).
+        if unsafe { me.add(i).read_volatile() } == tid {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(i);
+        }
+    }
+    // SAFETY: the same field of the new thread's descriptor, which exists
+    // until the thread is joined (never).
+    let theirs = unsafe { (thread as *const i32).add(found?).read_volatile() };
+    (theirs > 0 && theirs != tid).then_some(theirs)
+}
+
 /// The thread's kernel id, waiting (at most a second) for a thread
-/// created but not yet running to publish it: a heap scan must not try to
-/// stop it (it is never stopped, and would not answer).
+/// created but not yet running to publish it, unless its descriptor told
+/// it: a heap scan must not try to stop it (it is never stopped, and would
+/// not answer). Waiting for the library's thread of a forked child to be
+/// scheduled took 40 `sched_yield` calls at the exit of each `$(echo)`.
 pub fn thread_tid_when_started() -> Option<i32> {
     if THREAD.load(Ordering::Acquire) == 0 {
         return None;
+    }
+    if let Some(tid) = Some(CREATED_TID.load(Ordering::Acquire)).filter(|&t| t != 0) {
+        return Some(tid);
     }
     let deadline = sys::monotonic_ns().saturating_add(1_000_000_000);
     loop {
