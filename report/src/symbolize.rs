@@ -210,7 +210,12 @@ impl<'c> Symbolizer<'c> {
                 let m = &self.modules[i];
                 if self.cache.find(m).is_none() && !is_pseudo(&m.path) {
                     let key = (m.path.clone(), m.build_id.clone());
-                    new_objects.entry(key).or_insert((i, Vec::new())).1.push(pc);
+                    let (first, pcs) = new_objects.entry(key).or_insert((i, Vec::new()));
+                    // The same object loaded again elsewhere (dlclose, then
+                    // dlopen) has another bias: `frames` resolves those.
+                    if *first == i {
+                        pcs.push(pc);
+                    }
                 }
             }
         }
@@ -424,4 +429,66 @@ fn dwarf_context(elf: &ElfFile) -> Option<Context<Reader>> {
     })
     .ok()?;
     Context::from_dwarf(dwarf).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leaktrace_format::Segment;
+    use object::ObjectSymbol;
+
+    #[inline(never)]
+    fn a_function_to_find() -> u32 {
+        std::hint::black_box(7)
+    }
+
+    /// Where `a_function_to_find` is in this test binary's file.
+    fn vaddr_of_the_function() -> (String, u64) {
+        std::hint::black_box(a_function_to_find as fn() -> u32);
+        let exe = std::env::current_exe().unwrap();
+        let elf = ElfFile::open(&exe).unwrap();
+        let vaddr = elf
+            .object
+            .symbols()
+            .find(|s| s.name().is_ok_and(|n| n.contains("a_function_to_find")))
+            .expect("the function's symbol")
+            .address();
+        (exe.to_str().unwrap().to_string(), vaddr)
+    }
+
+    /// One object loaded twice in one process (dlclose, then dlopen at
+    /// another address): each load's addresses are resolved with its own
+    /// bias, whether the object was opened before or not.
+    #[test]
+    fn an_object_loaded_twice_resolves_with_each_bias() {
+        let (path, vaddr) = vaddr_of_the_function();
+        let module = |bias: u64, unloaded: bool| Module {
+            path: path.clone(),
+            build_id: Vec::new(),
+            bias,
+            unloaded,
+            segments: vec![Segment {
+                vaddr: vaddr & !0xfff,
+                memsz: 0x10000,
+                flags: 5,
+            }],
+        };
+        let modules = [module(0x1000_0000, true), module(0x4000_0000, false)];
+        let pcs = [0x1000_0000 + vaddr + 1, 0x4000_0000 + vaddr + 1];
+        for prefetched in [true, false] {
+            let mut cache = ObjectCache::new(Vec::new());
+            let mut symbols = Symbolizer::new(&modules, &mut cache);
+            if prefetched {
+                symbols.prefetch(&pcs);
+            }
+            for pc in pcs {
+                let frames = symbols.frames(pc);
+                let outer = frames.last().unwrap();
+                assert_eq!(outer.offset, vaddr + 1, "{frames:?}");
+                let name = outer.function.as_deref().unwrap_or("");
+                assert!(name.contains("a_function_to_find"), "{frames:?}");
+            }
+            assert_eq!(cache.len(), 1, "one object, opened once");
+        }
+    }
 }
