@@ -32,7 +32,7 @@ use crate::guard::{ThreadState, MAX_DEPTH};
 use crate::{modules, stacks};
 use memo::Memo;
 pub use memo::REMEMBERED;
-pub use rules::{clear_cache, rules_changed};
+pub use rules::{after_fork_child as rules_after_fork_child, clear_cache, rules_changed};
 pub use space::init as init_spaces;
 use walk::Outcome;
 
