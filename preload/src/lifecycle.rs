@@ -292,6 +292,7 @@ extern "C" fn after_fork_child() {
     dumper::after_fork_child();
     config::after_fork_child();
     crate::unwind::rules_after_fork_child();
+    stacks::after_fork_child();
     release_after_fork();
     if !config::follow() {
         STATE.store(OFF, Ordering::Release);

@@ -13,9 +13,15 @@
 //! get two ids, which the report merges.
 //!
 //! Arena and tables are anonymous mappings, apart from the program's heap.
+//!
+//! A forked child shares the tables with its parent copy-on-write, and its
+//! new stacks land in slots spread over them: each was a page the kernel
+//! copied (26 for a `$(echo)` of bash). Its first [`CHILD_STACKS`] new
+//! stacks are indexed in one page of their own instead ([`CHILD`]), looked
+//! at after the tables.
 
 use crate::sys;
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Reserved address space for the arena (backed only when written).
 const ARENA_BYTES: usize = 4 << 30;
@@ -35,6 +41,30 @@ static TABLES: [AtomicPtr<AtomicU64>; LEVELS] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; LEVELS];
 static FILL: [AtomicUsize; LEVELS] = [const { AtomicUsize::new(0) }; LEVELS];
 static NEWEST: AtomicUsize = AtomicUsize::new(0);
+
+/// The index of a forked child's first new stacks: one page of slots as in
+/// the tables, filled to at most half.
+const CHILD_SLOTS: usize = 512;
+const CHILD_STACKS: usize = CHILD_SLOTS / 2;
+
+#[repr(C, align(4096))]
+struct ChildIndex([AtomicU64; CHILD_SLOTS]);
+
+static CHILD: ChildIndex = ChildIndex([const { AtomicU64::new(0) }; CHILD_SLOTS]);
+/// Stacks in [`CHILD`] (it is looked at only when there are some).
+static CHILD_FILL: AtomicUsize = AtomicUsize::new(0);
+/// Whether new stacks go to [`CHILD`]: in a forked child, until it holds
+/// [`CHILD_STACKS`].
+static CHILD_ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// In a forked child: new stacks go to the child's page. (Stacks its
+/// parent indexed there are in the arena inherited with it.)
+pub fn after_fork_child() {
+    CHILD_ACTIVE.store(
+        CHILD_FILL.load(Ordering::Relaxed) < CHILD_STACKS,
+        Ordering::Release,
+    );
+}
 
 fn slots_of(level: usize) -> usize {
     1 << (FIRST_BITS + 2 * level as u32)
@@ -137,7 +167,59 @@ pub fn intern(pcs: &[u64], h: u64) -> u32 {
             return id;
         }
     }
+    if CHILD_FILL.load(Ordering::Acquire) != 0 {
+        if let Some(id) = find_in_child(h, pcs) {
+            return id;
+        }
+    }
+    if CHILD_ACTIVE.load(Ordering::Acquire) {
+        if let Some(id) = insert_in_child(h, pcs) {
+            return id;
+        }
+    }
     insert(newest, h, pcs)
+}
+
+/// Looks for `pcs` in the child's page.
+fn find_in_child(h: u64, pcs: &[u64]) -> Option<u32> {
+    let mask = CHILD_SLOTS - 1;
+    let mut i = (h as usize) & mask;
+    for _ in 0..CHILD_SLOTS {
+        let v = CHILD.0[i].load(Ordering::Acquire);
+        if v == 0 {
+            return None;
+        }
+        if v >> 32 == h >> 32 && get(v as u32) == pcs {
+            return Some(v as u32);
+        }
+        i = (i + 1) & mask;
+    }
+    None
+}
+
+/// Indexes a new stack in the child's page, if it has room.
+#[cold]
+fn insert_in_child(h: u64, pcs: &[u64]) -> Option<u32> {
+    if CHILD_FILL.load(Ordering::Relaxed) >= CHILD_STACKS {
+        CHILD_ACTIVE.store(false, Ordering::Relaxed);
+        return None;
+    }
+    let id = append(h, pcs)?;
+    let mask = CHILD_SLOTS - 1;
+    let mut i = (h as usize) & mask;
+    // Bounded: many threads racing past the fill check could fill it.
+    for _ in 0..CHILD_SLOTS {
+        match CHILD.0[i].compare_exchange(0, pack(h, id), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                CHILD_FILL.fetch_add(1, Ordering::AcqRel);
+                return Some(id);
+            }
+            // Someone published the same stack first: use theirs.
+            Err(v) if v >> 32 == h >> 32 && get(v as u32) == pcs => return Some(v as u32),
+            Err(_) => i = (i + 1) & mask,
+        }
+    }
+    None
 }
 
 #[cold]
