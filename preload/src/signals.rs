@@ -296,10 +296,17 @@ extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_
             if request {
                 dumper::request_snapshot();
             }
-            if program_handles(sig) || request {
-                run_program_handler(sig, info, context);
-            } else {
-                act_as_default(sig);
+            // One reading of the program's disposition decides, as the
+            // kernel's at delivery would: a program that switches between
+            // a handler and SIG_IGN while its threads raise the signal
+            // (CPython's test_stress_modifying_handlers) must never see the
+            // default action it never set.
+            let Some(m) = managed(sig) else { return };
+            let act = m.program.read();
+            if handles(&act) {
+                run_program_handler(m, &act, sig, info, context);
+            } else if !request {
+                act_as_default(&act, sig);
             }
         }
     } else if crate::guard::is_busy() {
@@ -313,10 +320,12 @@ extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_
 
 /// Whether the program has a handler of its own for `sig`.
 pub fn program_handles(sig: c_int) -> bool {
-    managed(sig).is_some_and(|m| {
-        let h = m.program.read().sa_sigaction;
-        h != libc::SIG_DFL && h != libc::SIG_IGN
-    })
+    managed(sig).is_some_and(|m| handles(&m.program.read()))
+}
+
+/// Whether `act` is a handler of the program's own.
+fn handles(act: &libc::sigaction) -> bool {
+    act.sa_sigaction != libc::SIG_DFL && act.sa_sigaction != libc::SIG_IGN
 }
 
 /// Sends `sig` to the main thread if the program has a handler for it,
@@ -326,8 +335,11 @@ pub fn program_handles(sig: c_int) -> bool {
 /// request. (Rare: our thread stops taking the signal once the program
 /// handles it, see snapshot_mask.rs.)
 fn forward_to_program(sig: c_int, from_outside: bool) {
-    let ignored = managed(sig).is_some_and(|m| m.program.read().sa_sigaction == libc::SIG_IGN);
-    if !program_handles(sig) && (from_outside || ignored) {
+    let Some(act) = managed(sig).map(|m| m.program.read()) else {
+        return;
+    };
+    let ignored = act.sa_sigaction == libc::SIG_IGN;
+    if !handles(&act) && (from_outside || ignored) {
         return;
     }
     // SAFETY: a signal to this process's main thread (tid = pid).
@@ -342,9 +354,8 @@ fn forward_to_program(sig: c_int, from_outside: bool) {
 /// tracker. Ignored if the program ignores it or its default is to ignore;
 /// a stop signal stops the process (as SIGSTOP); any other ends the
 /// process by that signal, after the final dump, as SIGTERM does.
-fn act_as_default(sig: c_int) {
-    let Some(m) = managed(sig) else { return };
-    if m.program.read().sa_sigaction == libc::SIG_IGN {
+fn act_as_default(act: &libc::sigaction, sig: c_int) {
+    if act.sa_sigaction == libc::SIG_IGN {
         return;
     }
     match sig {
@@ -358,13 +369,15 @@ fn act_as_default(sig: c_int) {
     }
 }
 
-fn run_program_handler(sig: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    let Some(m) = managed(sig) else { return };
-    let act = m.program.read();
+/// Calls the program's handler `act` (read once by the caller).
+fn run_program_handler(
+    m: &Managed,
+    act: &libc::sigaction,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut c_void,
+) {
     let h = act.sa_sigaction;
-    if h == libc::SIG_DFL || h == libc::SIG_IGN {
-        return;
-    }
     if act.sa_flags & libc::SA_RESETHAND != 0 {
         m.program.write(&empty_action(), false);
     }

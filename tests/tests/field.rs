@@ -134,3 +134,25 @@ fn a_program_with_its_own_malloc_is_said_not_traced() {
     assert_eq!(run.stderr(), "");
     assert!(report(run.dump(), "stack")["own_malloc"].is_null());
 }
+
+/// A program switching SIGUSR1 between a handler and SIG_IGN while a
+/// thread raises it never meets the default action it never set (CPython's
+/// test_stress_modifying_handlers died of SIGUSR1 under the tracker when
+/// the disposition was read twice in one delivery).
+#[test]
+fn switching_a_handler_and_sig_ign_never_kills() {
+    let exe = sample("handler_cycling", V);
+    let native = Command::new(&exe).output().unwrap();
+    assert!(native.status.success(), "natively: {native:?}");
+    for _ in 0..5 {
+        let run = run_traced(&exe, &[], &[]);
+        assert!(
+            run.output.status.success(),
+            "{:?}: {}",
+            run.output.status,
+            run.stderr()
+        );
+        assert_eq!(run.stdout().trim(), "ok handled=yes");
+        assert_eq!(run.dumps.len(), 1, "no snapshot: {:?}", run.dumps);
+    }
+}
