@@ -18,6 +18,10 @@ static INTERVAL_NS: AtomicU64 = AtomicU64::new(0);
 static CLASSIFY: AtomicU32 = AtomicU32::new(1);
 /// Whether children are tracked (`LEAKTRACE_FOLLOW`, default yes).
 static FOLLOW: AtomicBool = AtomicBool::new(true);
+/// Whether captures look up a thread's recurring stacks
+/// (`LEAKTRACE_STACK_CACHE`, default yes): off, every capture walks, so
+/// the bench can show what the cache buys.
+static STACK_CACHE: AtomicBool = AtomicBool::new(true);
 /// Absolute dump prefix, e.g. `/home/me/leaktrace`.
 static PREFIX: SpinLock<String> = SpinLock::new(String::new());
 
@@ -82,6 +86,15 @@ pub fn load() {
             Ordering::Relaxed,
         );
     }
+    if let Some(v) = env(c"LEAKTRACE_STACK_CACHE") {
+        match v.trim() {
+            "0" | "no" | "off" => STACK_CACHE.store(false, Ordering::Relaxed),
+            "1" | "yes" | "on" => STACK_CACHE.store(true, Ordering::Relaxed),
+            _ => crate::sys::write_stderr(&format!(
+                "leaktrace: LEAKTRACE_STACK_CACHE={v:?} is not 0 or 1; using the cache\n"
+            )),
+        }
+    }
     let prefix = env(c"LEAKTRACE_OUT")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "leaktrace".to_string());
@@ -131,6 +144,12 @@ pub fn classify_snapshots() -> bool {
 /// Whether forked and exec'd children are tracked.
 pub fn follow() -> bool {
     FOLLOW.load(Ordering::Relaxed)
+}
+
+/// Whether captures may take a recurring stack from the thread's cache.
+#[inline]
+pub fn stack_cache() -> bool {
+    STACK_CACHE.load(Ordering::Relaxed)
 }
 
 /// "USR1", "SIGUSR2", "12", "none" → signal number (0 for none). Only

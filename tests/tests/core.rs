@@ -304,6 +304,27 @@ fn coroutine_and_signal_stacks() {
     }
 }
 
+/// `LEAKTRACE_STACK_CACHE=0` (every capture walks: what the bench
+/// compares against) and the default give the same stacks, byte for byte.
+#[test]
+fn the_stack_cache_changes_no_stack() {
+    for v in VARIANTS {
+        for name in ["same_depth", "deep", "alloc_family"] {
+            let folded = |env: &[(&str, &str)]| {
+                let run = run_traced(&sample(name, v), &[], env);
+                let (code, out, err) =
+                    leakreport_raw(&["--show-reachable", "--format", "folded"], &[run.dump()]);
+                assert_eq!(code, 0, "{err}");
+                out
+            };
+            let cached = folded(&[]);
+            let walked = folded(&[("LEAKTRACE_STACK_CACHE", "0")]);
+            assert!(cached.lines().count() >= 1, "{v:?} {name}: {cached}");
+            assert_eq!(cached, walked, "{v:?} {name}");
+        }
+    }
+}
+
 #[test]
 fn same_inner_frames_under_different_callers() {
     for v in VARIANTS {

@@ -68,7 +68,7 @@ pub struct Captured<'a> {
 /// at its call into the library, keeping at most `depth` frames.
 #[inline(always)]
 pub fn capture(state: &mut ThreadState, depth: usize, caller: Caller) -> Captured<'_> {
-    capture_with(state, depth, caller, true)
+    capture_with(state, depth, caller, crate::config::stack_cache())
 }
 
 /// The id of the calling thread's stack from `caller` when it is one of the
@@ -83,6 +83,7 @@ pub fn recurring(state: &mut ThreadState, depth: usize, caller: Caller) -> Optio
     // The conditions under which `capture_with` reads the caller's frame
     // from the thread's own known stack and asks the cache.
     if depth.min(MAX_DEPTH) < MEMO_MIN_DEPTH
+        || !crate::config::stack_cache()
         || state.stack_known == 0
         || sp < state.stack_lo
         || caller.sp < sp
