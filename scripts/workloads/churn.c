@@ -3,7 +3,9 @@
  * reached at its own call depth between 10 and 30. (heaptrack 1.4 exhausts
  * memory, 18 GB, and aborts when one site is reached at several depths, so
  * each site keeps one depth: the comparison must run under both tools.)
- *   churn THREADS OPS_PER_THREAD LIVE_PER_THREAD
+ * With "random", each call draws its own depth, 1-30 (1,500 stacks,
+ * and a site's stack changes from one call to the next).
+ *   churn THREADS OPS_PER_THREAD LIVE_PER_THREAD [random]
  * Prints the number of malloc+free pairs done. */
 #include <pthread.h>
 #include <stdint.h>
@@ -66,6 +68,7 @@ struct job {
     long ops;
     long live;
     uint64_t seed;
+    int random_depth;
 };
 
 static void *worker(void *arg)
@@ -78,7 +81,7 @@ static void *worker(void *arg)
         long slot = (long)(r % (uint64_t)j->live);
         free(slots[slot]);
         int site = (int)((r >> 20) % 50);
-        int depth = 10 + site % 21;
+        int depth = j->random_depth ? 1 + (int)((r >> 52) % 30) : 10 + site % 21;
         size_t size = 16 + (size_t)((r >> 40) % 497);
         slots[slot] = descend(depth, site, size);
     }
@@ -93,12 +96,13 @@ int main(int argc, char **argv)
     int threads = argc > 1 ? atoi(argv[1]) : 1;
     long ops = argc > 2 ? atol(argv[2]) : 2000000;
     long live = argc > 3 ? atol(argv[3]) : 10000;
+    int random_depth = argc > 4 && argv[4][0] == 'r';
     pthread_t t[64];
     struct job jobs[64];
     if (threads < 1 || threads > 64)
         return 2;
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (struct job){ops, live, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+        jobs[i] = (struct job){ops, live, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1), random_depth};
         pthread_create(&t[i], NULL, worker, &jobs[i]);
     }
     for (int i = 0; i < threads; i++)
